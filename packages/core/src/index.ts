@@ -1,0 +1,16 @@
+export * from './backoff.js';
+export * from './capabilities.js';
+export * from './clock.js';
+export * from './create-provider.js';
+export * from './driver.js';
+export * from './errors.js';
+export * from './logger.js';
+export * from './model/common.js';
+export * from './model/operations.js';
+export * from './model/vm.js';
+export * from './model/vm-spec.js';
+export type { ParsedInput } from './parsed-input.js';
+export type * from './provider.js';
+export * from './redact.js';
+export * from './requirements.js';
+export * from './task.js';
