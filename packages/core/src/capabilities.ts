@@ -372,14 +372,18 @@ export interface CapabilityStatus {
 /** Normalised declarations, as `provider.capabilities` exposes them. */
 export type CapabilityMap = { readonly [K in CapabilityId]: CapabilityStatus };
 
+const LEVELS: readonly SupportLevel[] = ['supported', 'partial', 'unsupported', 'not-applicable'];
+
 function normalise(declaration: CapabilityDeclaration): CapabilityStatus {
-  if (typeof declaration === 'string') return { level: declaration };
-  if (declaration.level === 'partial' && !declaration.note) {
+  // The types forbid a bare `'partial'` or an unknown level; plain JavaScript can still pass them.
+  const { level, note }: { level: SupportLevel; note?: string | undefined } =
+    typeof declaration === 'string' ? { level: declaration } : declaration;
+  if (!LEVELS.includes(level))
+    throw new TypeError(`unknown support level ${JSON.stringify(level)}`);
+  if (level === 'partial' && !note) {
     throw new TypeError('a partial capability needs a note saying what is missing');
   }
-  return declaration.note
-    ? { level: declaration.level, note: declaration.note }
-    : { level: declaration.level };
+  return note ? { level, note } : { level };
 }
 
 /**

@@ -7,7 +7,7 @@ import {
   isUsable,
 } from './capabilities.js';
 import { DRIVER_METHOD_CAPABILITIES, type DriverOptions, type ProviderDriver } from './driver.js';
-import { InvalidSpecError, UnsupportedCapabilityError } from './errors.js';
+import { InvalidSpecError, ProviderApiError, UnsupportedCapabilityError } from './errors.js';
 import { VmRefSchema } from './model/common.js';
 import {
   AlertRuleSpecSchema,
@@ -179,11 +179,32 @@ class ContractProvider implements Provider {
     for (const requirement of requirements) this.#require(requirement.capability, requirement.path);
   }
 
-  #parse<S extends z.ZodType>(schema: S, value: unknown, subject: string): z.output<S> {
+  /** Validates caller input; `path` prefixes issue paths of a named parameter (`idempotencyKey`). */
+  #parse<S extends z.ZodType>(
+    schema: S,
+    value: unknown,
+    subject: string,
+    path: readonly PropertyKey[] = [],
+  ): z.output<S> {
     const result = schema.safeParse(value);
     if (!result.success)
-      throw InvalidSpecError.fromZod(result.error, { subject, provider: this.name });
+      throw InvalidSpecError.fromZod(result.error, {
+        subject,
+        provider: this.name,
+        pathPrefix: path,
+      });
     return result.data;
+  }
+
+  /** Validates a VM the driver returned: a malformed one is the backend's fault, not a ZodError. */
+  #vm(raw: unknown): Vm {
+    const result = VmSchema.safeParse(raw);
+    if (result.success) return result.data;
+    throw new ProviderApiError(`${this.name} returned an invalid VM`, {
+      provider: this.name,
+      cause: result.error,
+      details: { issues: InvalidSpecError.fromZod(result.error).issues },
+    });
   }
 
   #id(target: VmTarget | Vm, subject = 'target'): string {
@@ -211,7 +232,8 @@ class ContractProvider implements Provider {
   #options(options: MutationOptions | OperationOptions | undefined): DriverOptions {
     options?.signal?.throwIfAborted();
     const key = (options as MutationOptions | undefined)?.idempotencyKey;
-    if (key !== undefined) this.#parse(IdempotencyKeySchema, key, 'idempotencyKey');
+    if (key !== undefined)
+      this.#parse(IdempotencyKeySchema, key, 'idempotencyKey', ['idempotencyKey']);
     return { signal: options?.signal, idempotencyKey: key };
   }
 
@@ -250,7 +272,7 @@ class ContractProvider implements Provider {
       this.#require('core.describe');
       const parsed = this.#parse(ListQuerySchema, query, 'list query');
       const page = await this.#driver.listPage(parsed, driverOptions);
-      return { items: page.items.map((vm) => VmSchema.parse(vm)), nextCursor: page.nextCursor };
+      return { items: page.items.map((vm) => this.#vm(vm)), nextCursor: page.nextCursor };
     });
   }
 
@@ -271,7 +293,7 @@ class ContractProvider implements Provider {
   get(target: VmTarget, options?: OperationOptions) {
     return this.#call(options, async (driverOptions) => {
       this.#require('core.describe');
-      return VmSchema.parse(await this.#driver.get(this.#id(target), driverOptions));
+      return this.#vm(await this.#driver.get(this.#id(target), driverOptions));
     });
   }
 
@@ -379,7 +401,7 @@ class ContractProvider implements Provider {
   revertSnapshot(target: VmTarget, snapshotId: string, options?: MutationOptions): Task<void> {
     return this.#task('snapshot.revert', options, async (driverOptions) => {
       const id = this.#id(target);
-      const snapshot = this.#parse(TargetIdSchema, snapshotId, 'snapshotId');
+      const snapshot = this.#parse(TargetIdSchema, snapshotId, 'snapshotId', ['snapshotId']);
       this.#require('snapshots.revert');
       return this.#need('revertSnapshot')(id, snapshot, driverOptions);
     });
@@ -392,9 +414,11 @@ class ContractProvider implements Provider {
   ): Task<void> {
     return this.#task('snapshot.delete', options, async (driverOptions) => {
       const id = this.#id(target);
-      const snapshot = this.#parse(TargetIdSchema, snapshotId, 'snapshotId');
+      const snapshot = this.#parse(TargetIdSchema, snapshotId, 'snapshotId', ['snapshotId']);
       const removeChildren =
-        this.#parse(z.boolean().optional(), options?.removeChildren, 'removeChildren') ?? false;
+        this.#parse(z.boolean().optional(), options?.removeChildren, 'removeChildren', [
+          'removeChildren',
+        ]) ?? false;
       this.#require('snapshots.delete');
       return this.#need('deleteSnapshot')(id, snapshot, removeChildren, driverOptions);
     });
@@ -618,7 +642,7 @@ class ContractProvider implements Provider {
   ) {
     return this.#call(options, async (driverOptions) => {
       const id = this.#id(target);
-      const disk = this.#parse(TargetIdSchema, diskId, 'diskId');
+      const disk = this.#parse(TargetIdSchema, diskId, 'diskId', ['diskId']);
       const { offsetBytes } = this.#parse(
         ExportDiskOptionsSchema,
         { offsetBytes: options?.offsetBytes },
@@ -711,8 +735,8 @@ class ContractProvider implements Provider {
     if (!this.#driver.can) return { ok: true, capability, reason: declared };
     const vm =
       'powerState' in target
-        ? VmSchema.parse(target)
-        : VmSchema.parse(await this.#driver.get(id, driverOptions));
+        ? this.#parse(VmSchema, target, 'target')
+        : this.#vm(await this.#driver.get(id, driverOptions));
     const live = await this.#driver.can(vm, capability, driverOptions);
     return live ? { ...live, capability } : { ok: true, capability, reason: declared };
   }

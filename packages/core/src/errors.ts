@@ -136,13 +136,15 @@ export class NotFoundError extends HvkitError {
   ) {
     super(
       'NOT_FOUND',
-      message ?? `${resource} ${JSON.stringify(id)} not found`,
+      // Redact before quoting: JSON escapes would hide a secret's shape from the message's redaction.
+      message ?? `${resource} ${JSON.stringify(redactString(id, options.redact))} not found`,
       { resource, id },
       options,
     );
     this.name = 'NotFoundError';
     this.resource = resource;
-    this.id = id;
+    // Every field is redacted like the message: loggers copy an error's enumerable fields.
+    this.id = redactString(id, options.redact);
   }
   static override isInstance(error: unknown): error is NotFoundError {
     return HvkitError.hasCode(error, 'NOT_FOUND');
@@ -216,7 +218,7 @@ export class InvalidSpecError extends HvkitError {
     const more = issues.length > 5 ? ` (and ${issues.length - 5} more)` : '';
     super('INVALID_SPEC', `invalid ${subject}: ${summary}${more}`, { issues }, options);
     this.name = 'InvalidSpecError';
-    this.issues = issues;
+    this.issues = this.details.issues as SpecIssue[];
   }
 
   /** Builds the error from a zod failure, keeping every issue's path. */
@@ -226,11 +228,22 @@ export class InvalidSpecError extends HvkitError {
   ): InvalidSpecError {
     const prefix = options.pathPrefix ?? [];
     return new InvalidSpecError(
-      error.issues.map((issue) => ({
-        path: formatIssuePath([...prefix, ...issue.path]),
-        message: issue.message,
-        code: issue.code,
-      })),
+      error.issues.flatMap((issue): SpecIssue[] =>
+        // zod reports unknown keys at the enclosing object; name each key's own path instead.
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((key) => ({
+              path: formatIssuePath([...prefix, ...issue.path, key]),
+              message: `unknown key ${JSON.stringify(key)}`,
+              code: issue.code,
+            }))
+          : [
+              {
+                path: formatIssuePath([...prefix, ...issue.path]),
+                message: issue.message,
+                code: issue.code,
+              },
+            ],
+      ),
       options,
     );
   }
@@ -250,7 +263,7 @@ export class UnsupportedCapabilityError extends HvkitError {
   ) {
     super('UNSUPPORTED_CAPABILITY', message, { capability, ...options.details }, options);
     this.name = 'UnsupportedCapabilityError';
-    this.capability = capability;
+    this.capability = redactString(capability, options.redact);
   }
   static override isInstance(error: unknown): error is UnsupportedCapabilityError {
     return HvkitError.hasCode(error, 'UNSUPPORTED_CAPABILITY');
@@ -273,7 +286,7 @@ export class TaskFailedError extends HvkitError {
       options,
     );
     this.name = 'TaskFailedError';
-    this.taskId = taskId;
+    this.taskId = redactString(taskId, options.redact);
     this.backendMessage = redactString(backendMessage, options.redact);
   }
   static override isInstance(error: unknown): error is TaskFailedError {
@@ -330,7 +343,8 @@ export class ProviderApiError extends HvkitError {
     );
     this.name = 'ProviderApiError';
     this.status = status;
-    this.fault = options.fault;
+    this.fault =
+      options.fault === undefined ? undefined : redactString(options.fault, options.redact);
   }
   static override isInstance(error: unknown): error is ProviderApiError {
     return HvkitError.hasCode(error, 'PROVIDER_API');
@@ -391,7 +405,12 @@ export function deserializeError(data: SerializedError): HvkitError {
       error = new TransportError(data.message, { ...options, details });
       break;
     default:
-      error = new ProviderApiError(data.message, { ...options, details });
+      error = new ProviderApiError(data.message, {
+        ...options,
+        status: typeof details.status === 'number' ? details.status : undefined,
+        fault: text('fault') || undefined,
+        details,
+      });
   }
   // Keep the original wording: subclasses would otherwise prefix their own.
   Object.defineProperty(error, 'message', {

@@ -9,31 +9,38 @@ export const REDACTED = '[REDACTED]';
 
 /** Object keys whose values are always secrets, whatever they contain. */
 const SECRET_KEY =
-  /pass(word|phrase)?$|passwd|secret|token|ticket|authori[sz]ation|cookie|csrf|private.?key|api.?key|credential|session.?(id|key)?$|^pwd$/i;
+  /pass(word|phrase)?$|passwd|secret|token|ticket|authori[sz]ation|cookie|csrf|private.?key|api.?key|credential|session([_-]?(id|key))?$|^pwd$/i;
 
 /** Text shapes that carry secrets inside otherwise harmless strings. */
 const SECRET_PATTERNS: readonly [RegExp, string][] = [
+  // "key": "value" pairs whose key names a secret (`"password"`, `"apiToken"`, `"access_token"`).
+  // First, so that no later pattern can eat a backslash of an escaped quote inside the value.
+  [
+    /("[\w-]*?(?:pass(?:word|phrase)?|passwd|secret|token|ticket|api[_-]?key|private[_-]?key|session[_-]?id)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi,
+    `$1"${REDACTED}"`,
+  ],
   // PEM and OpenSSH private keys, whole block.
   [
     /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g,
     REDACTED,
   ],
-  // HTTP authorization schemes.
-  [/\b(Bearer|Basic|Digest|Negotiate)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`],
+  // HTTP authorization: a bearer token anywhere; any scheme's credentials after `Authorization`.
+  // (`Basic` alone is ordinary English — "network.basic unsupported" must stay readable.)
+  [/\b(Bearer)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`],
+  [
+    /(\b(?:proxy-)?authori[sz]ation["']?\s*[:=]\s*["']?(?:[A-Za-z][\w-]*\s+)?)[^\s"',;]+/gi,
+    `$1${REDACTED}`,
+  ],
   // Proxmox API tokens and tickets.
   [/PVEAPIToken=[^\s"',;]+/g, `PVEAPIToken=${REDACTED}`],
   [/PVEAuthCookie=[^\s"',;]+/g, `PVEAuthCookie=${REDACTED}`],
   [/PVE:[^\s:"']+:[0-9A-F]{8}::[A-Za-z0-9+/=]+/g, REDACTED],
   // vSphere session cookies, quoted or not.
   [/vmware_soap_session=("[^"]*"|[^\s;,]+)/g, `vmware_soap_session=${REDACTED}`],
-  // key=value and "key": "value" pairs whose key names a secret.
+  // key=value pairs whose key names a secret, prefixed or not (`apiToken=`, `access_token=`).
   [
-    /\b((?:pass(?:word|phrase)?|passwd|secret|token|ticket|api[_-]?key|private[_-]?key|csrf[_-]?token|session[_-]?id)\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&,;"'}]+)/gi,
+    /\b([\w-]*?(?:pass(?:word|phrase)?|passwd|secret|token|ticket|api[_-]?key|private[_-]?key|session[_-]?id)\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&,;"'}]+)/gi,
     `$1${REDACTED}`,
-  ],
-  [
-    /("(?:pass(?:word|phrase)?|passwd|secret|token|ticket|api[_-]?key|private[_-]?key|csrf[_-]?token|CSRFPreventionToken|session[_-]?id)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi,
-    `$1"${REDACTED}"`,
   ],
   // user:password@ in URLs.
   [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@]+:)[^\s/@]+@/gi, `$1${REDACTED}@`],
@@ -56,7 +63,9 @@ function escapeRegExp(text: string): string {
 /** Returns `text` with every known secret value and every secret-shaped substring replaced. */
 export function redactString(text: string, options: RedactOptions = {}): string {
   let result = text;
-  for (const secret of options.secrets ?? []) {
+  // Longest first: scrubbing a shorter secret inside a longer one would leave the rest visible.
+  const secrets = [...(options.secrets ?? [])].sort((a, b) => b.length - a.length);
+  for (const secret of secrets) {
     if (secret.length >= 4) {
       result = result.replace(new RegExp(escapeRegExp(secret), 'g'), REDACTED);
     }

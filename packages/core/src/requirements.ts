@@ -96,8 +96,11 @@ export function requirementsOfChange(change: VmChange): Requirement[] {
     if (nic.vlan !== undefined) need('network.vlan', `${at}.vlan`);
     if (nic.connection === 'bridge') need('network.bridge', `${at}.connection`);
     if (nic.connection === 'distributed') need('network.distributedSwitch', `${at}.connection`);
-    if (typeof nic.ipv4 === 'object' || typeof nic.ipv6 === 'object') need('network.staticIp', at);
-    if (nic.ipv4 === 'dhcp' || nic.ipv6 === 'dhcp') need('network.dhcp', at);
+    // Same paths as requirementsOfSpec: name the field that asks.
+    if (nic.ipv4 === 'dhcp' || nic.ipv6 === 'dhcp')
+      need('network.dhcp', nic.ipv4 === 'dhcp' ? `${at}.ipv4` : `${at}.ipv6`);
+    if (typeof nic.ipv4 === 'object') need('network.staticIp', `${at}.ipv4`);
+    if (typeof nic.ipv6 === 'object') need('network.staticIp', `${at}.ipv6`);
   });
   return needs;
 }

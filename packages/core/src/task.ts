@@ -153,6 +153,8 @@ export class Task<T> implements PromiseLike<T> {
   readonly #submission: Promise<string>;
   #id: string | undefined;
   #last: TaskSnapshot | undefined;
+  /** False while `#last` comes from JSON: it lacks the result and error, so it cannot settle a wait. */
+  #observed: boolean;
   #submitError: unknown;
   #listeners = new Set<Listener>();
   #pumping = false;
@@ -179,6 +181,9 @@ export class Task<T> implements PromiseLike<T> {
     this.#decode = options.decode;
     this.#defaultWait = options.defaultWait ?? {};
     this.#last = options.snapshot;
+    this.#observed = options.snapshot === undefined;
+    // A resumed task knows its id at once, so it can be serialised again straight away.
+    this.#id = options.snapshot?.id;
     this.#submission = submission.then(
       (id) => {
         this.#id = id;
@@ -294,7 +299,16 @@ export class Task<T> implements PromiseLike<T> {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    this.#completion ??= this.wait(this.#defaultWait);
+    if (this.#completion === undefined) {
+      const completion = this.wait(this.#defaultWait);
+      this.#completion = completion;
+      // A timed-out wait is not the task's outcome: the next `await task` waits again.
+      completion.catch((error: unknown) => {
+        if (TimeoutError.isInstance(error) && this.#completion === completion) {
+          this.#completion = undefined;
+        }
+      });
+    }
     return this.#completion.then(onfulfilled, onrejected);
   }
 
@@ -401,6 +415,7 @@ export class Task<T> implements PromiseLike<T> {
 
   #record(snapshot: TaskSnapshot): void {
     this.#last = snapshot;
+    this.#observed = true;
   }
 
   #outcome(snapshot: TaskSnapshot): T {
@@ -420,7 +435,9 @@ export class Task<T> implements PromiseLike<T> {
     }
     if (snapshot.error) {
       const error = deserializeError(snapshot.error as SerializedError);
-      if (error.code === 'TASK_FAILED') throw error;
+      // A conflict, a missing object or bad input is the same error whether the backend reported
+      // it before or after forking the task; only opaque backend failures become TASK_FAILED.
+      if (error.code !== 'PROVIDER_API' && error.code !== 'TRANSPORT') throw error;
       throw new TaskFailedError(snapshot.id, snapshot.error.message, {
         provider: this.provider,
         cause: error,
@@ -481,7 +498,7 @@ export class Task<T> implements PromiseLike<T> {
           () => {},
         );
       }
-      if (this.#last && isFinalState(this.#last.state)) {
+      if (this.#last && this.#observed && isFinalState(this.#last.state)) {
         cleanup();
         resolve(this.#last);
         return;

@@ -1,10 +1,13 @@
 import { z } from 'zod';
 
-/** True when `value` holds a C0 control character or DEL (tabs and newlines included). */
+/**
+ * True when `value` holds a control character: C0 (tabs and newlines included), DEL or C1
+ * (U+0080–U+009F, which holds terminal escapes such as CSI U+009B).
+ */
 export function hasControlCharacters(value: string): boolean {
   for (let index = 0; index < value.length; index++) {
     const code = value.charCodeAt(index);
-    if (code < 0x20 || code === 0x7f) return true;
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return true;
   }
   return false;
 }
