@@ -21,6 +21,8 @@ export const silentLogger: Logger = {
  * text and the given secret values never reach the sink.
  */
 export function redactingLogger(logger: Logger, options: RedactOptions = {}): Logger {
+  // Nothing reaches a silent logger, so there is nothing to redact (and no cost on hot paths).
+  if (logger === silentLogger) return silentLogger;
   const wrap =
     (level: keyof Logger) =>
     (message: string, fields?: Record<string, unknown>): void => {

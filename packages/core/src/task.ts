@@ -456,10 +456,11 @@ export class Task<T> implements PromiseLike<T> {
 
   #waitForFinal(options: WaitOptions): Promise<TaskSnapshot> {
     return new Promise<TaskSnapshot>((resolve, reject) => {
-      const timer = new AbortController();
+      // Only a timed wait needs a timer; creating and aborting controllers is not free on hot paths.
+      const timer = options.timeoutMs === undefined ? undefined : new AbortController();
       const cleanup = () => {
         this.#listeners.delete(listener);
-        timer.abort();
+        timer?.abort(WAIT_SETTLED);
         options.signal?.removeEventListener('abort', onAbort);
       };
       const listener: Listener = (snapshot, error) => {
@@ -484,7 +485,7 @@ export class Task<T> implements PromiseLike<T> {
       options.signal?.addEventListener('abort', onAbort, { once: true });
       if (options.timeoutMs !== undefined) {
         const timeoutMs = options.timeoutMs;
-        this.#clock.sleep(timeoutMs, timer.signal).then(
+        this.#clock.sleep(timeoutMs, timer?.signal).then(
           () => {
             cleanup();
             reject(
@@ -579,10 +580,16 @@ export class Task<T> implements PromiseLike<T> {
       this.#broadcast(undefined, error);
       return 'error';
     } finally {
-      stop.abort();
+      stop.abort(WAIT_SETTLED);
     }
   }
 }
+
+/**
+ * Reason used to release internal timers and watches once a wait is over. A fixed value, because
+ * `abort()` without one builds a DOMException with a stack trace every time.
+ */
+const WAIT_SETTLED = Object.freeze({ name: 'WaitSettled', message: 'wait settled' });
 
 function safeJsonParse(text: string): unknown {
   try {
