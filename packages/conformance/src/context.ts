@@ -87,7 +87,7 @@ export class SuiteContext {
 
   /**
    * A VM spec: one vCPU and 128 MiB, then `fixtures.baseSpec`, then the test's own fields (which
-   * win; tags are merged).
+   * win; tags and placement are merged).
    */
   spec(label: string, overrides: Partial<VmSpecInput> = {}): VmSpecInput {
     const base = this.fixtures.baseSpec ?? {};
@@ -100,6 +100,8 @@ export class SuiteContext {
     } as VmSpecInput;
     const tags = { ...base.tags, ...overrides.tags };
     if (Object.keys(tags).length > 0) spec.tags = tags;
+    const placement = { ...base.placement, ...overrides.placement };
+    if (Object.keys(placement).length > 0) spec.placement = placement;
     return spec;
   }
 
@@ -241,7 +243,7 @@ export class SuiteContext {
     return { ...(await this.network('network')), connection: 'network' };
   }
 
-  /** The storage pool from `fixtures.storage` or the first pool that holds disks (`skip` others). */
+  /** The storage pool from `fixtures.storage`, else the last listed pool that holds disks, except `skip`. */
   async storage(skip: readonly string[] = []): Promise<Resolved> {
     const pools = this.usable('storage.storagePools') ? await this.pools() : [];
     const fixture = this.fixtures.storage;
@@ -249,7 +251,8 @@ export class SuiteContext {
       const known = pools.find((item) => item.id === fixture || item.name === fixture);
       return { value: fixture, aliases: known ? [known.id, known.name] : [fixture] };
     }
-    const found = pools.find(
+    // The last candidate: the first pool is the likeliest default, which would prove nothing.
+    const found = pools.findLast(
       (pool) =>
         (pool.content.length === 0 || pool.content.includes('disk')) &&
         !skip.includes(pool.id) &&

@@ -30,7 +30,8 @@ export function unsupportedTestName(capability: CapabilityId, level: SupportLeve
  * before any I/O. Call it at the top level of a vitest test file.
  */
 export function defineConformanceSuite(options: ConformanceOptions): void {
-  describe(options.name, async () => {
+  // Sequential whatever the project's config says: tests share the provider and its cleanup list.
+  describe.sequential(options.name, async () => {
     // The declarations choose the tests, so the provider is made while the suite is collected.
     const ctx = new SuiteContext(await options.createProvider(), options);
 

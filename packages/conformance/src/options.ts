@@ -16,7 +16,7 @@ export interface ConformanceFixtures {
   distributedPortgroup?: string;
   /** VLAN id for `network.vlan`. Default 100. */
   vlan?: number;
-  /** Storage pool for `storage.storagePools`. Default: the first pool that holds disks. */
+  /** Storage pool for `storage.storagePools`. Default: the last listed pool that holds disks. */
   storage?: string;
   /** Storage policy for `storage.storagePolicies`. Required when that capability is usable. */
   storagePolicy?: string;

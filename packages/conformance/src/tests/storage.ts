@@ -199,7 +199,7 @@ export const storageRules: readonly ConformanceRule[] = [
   ),
   rule(
     'storage.storagePools',
-    'a disk placed on a chosen pool reports that storage',
+    'a disk placed on a chosen pool (or the VM placed there) reports that storage',
     ['core.create'],
     async (ctx) => {
       const pool = await ctx.storage();
@@ -207,6 +207,13 @@ export const storageRules: readonly ConformanceRule[] = [
         disks: [{ sizeGiB: ONE_MIB_IN_GIB, storage: pool.value }],
       });
       expect(pool.aliases).toContain(vm.disks[0]?.storage);
+      const placed = await ctx.createVm('pool-default', {
+        placement: { storage: pool.value },
+        disks: [{ sizeGiB: ONE_MIB_IN_GIB }],
+      });
+      expect(pool.aliases, 'placement.storage is the default for disks naming none').toContain(
+        placed.disks[0]?.storage,
+      );
     },
   ),
   rule(
