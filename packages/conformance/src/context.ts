@@ -171,10 +171,13 @@ export class SuiteContext {
     }
   }
 
-  /** Deletes every VM whose name starts with the prefix (left over by failed tests). */
+  /** Deletes every VM whose name starts with the prefix (left over by failed tests); closes the provider. */
   async cleanupAll(): Promise<void> {
-    if (this.options.cleanup === false) return;
-    if (this.usable('core.describe') && this.usable('core.delete')) {
+    if (
+      this.options.cleanup !== false &&
+      this.usable('core.describe') &&
+      this.usable('core.delete')
+    ) {
       const leftovers: Vm[] = [];
       for await (const vm of this.provider.list({ namePrefix: this.prefix })) leftovers.push(vm);
       for (const vm of leftovers.reverse()) {
