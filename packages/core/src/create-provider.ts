@@ -47,7 +47,7 @@ import {
   requirementsOfSnapshot,
   requirementsOfSpec,
 } from './requirements.js';
-import { Task, type TaskSource } from './task.js';
+import { Task, type TaskSource, type TaskStart } from './task.js';
 
 /** Task kinds and how each decodes its result. `resumeTask` uses this to type a resumed task. */
 export const TASK_RESULT_DECODERS: Record<string, (raw: unknown) => unknown> = {
@@ -241,7 +241,7 @@ class ContractProvider implements Provider {
   #task<T>(
     kind: string,
     options: MutationOptions | undefined,
-    submit: (driverOptions: DriverOptions) => Promise<string>,
+    submit: (driverOptions: DriverOptions) => Promise<TaskStart>,
   ): Task<T> {
     return Task.start<T>(this.#source, kind, () => submit(this.#options(options)), {
       decode: decoderFor(kind) as (raw: unknown) => T,

@@ -21,7 +21,7 @@ import type { VmSpec } from './model/vm-spec.js';
 import type { ParsedInput } from './parsed-input.js';
 import type { PowerAction } from './provider.js';
 import type { RedactOptions } from './redact.js';
-import type { TaskSettings, TaskSnapshot } from './task.js';
+import type { TaskSettings, TaskSnapshot, TaskStart } from './task.js';
 
 /** Options a driver receives: the caller's signal, and the idempotency key of creates and clones. */
 export interface DriverOptions {
@@ -34,7 +34,8 @@ export interface DriverOptions {
  * validates every input with the core schemas, checks capabilities, rejects refs of other
  * providers and turns task ids into `Task` handles — so a driver only ever sees valid input for
  * capabilities it declared usable. Methods that start backend work resolve with the backend task
- * id as soon as the backend accepted it.
+ * id as soon as the backend accepted it — or with `{ taskId, snapshot }` when the driver already
+ * knows the task's state (a synchronous backend), which spares the core an observation round trip.
  *
  * Optional methods are required exactly when the capability that gates them is declared
  * `supported` or `partial`; `createProvider` refuses a driver that declares one without it.
@@ -65,29 +66,33 @@ export interface ProviderDriver {
   ): Promise<Omit<CanResult, 'capability'> | undefined>;
   close?(): Promise<void>;
 
-  create?(spec: VmSpec, options: DriverOptions): Promise<string>;
-  delete?(id: string, options: DriverOptions): Promise<string>;
-  power?(id: string, action: PowerAction, options: DriverOptions): Promise<string>;
+  create?(spec: VmSpec, options: DriverOptions): Promise<TaskStart>;
+  delete?(id: string, options: DriverOptions): Promise<TaskStart>;
+  power?(id: string, action: PowerAction, options: DriverOptions): Promise<TaskStart>;
   reconfigure?(
     id: string,
     change: ParsedInput['vmChange'],
     options: DriverOptions,
-  ): Promise<string>;
-  clone?(id: string, clone: ParsedInput['cloneOptions'], options: DriverOptions): Promise<string>;
-  markAsTemplate?(id: string, options: DriverOptions): Promise<string>;
+  ): Promise<TaskStart>;
+  clone?(
+    id: string,
+    clone: ParsedInput['cloneOptions'],
+    options: DriverOptions,
+  ): Promise<TaskStart>;
+  markAsTemplate?(id: string, options: DriverOptions): Promise<TaskStart>;
   listSnapshots?(id: string, options: DriverOptions): Promise<SnapshotTree>;
   createSnapshot?(
     id: string,
     snapshot: ParsedInput['snapshotOptions'],
     options: DriverOptions,
-  ): Promise<string>;
-  revertSnapshot?(id: string, snapshotId: string, options: DriverOptions): Promise<string>;
+  ): Promise<TaskStart>;
+  revertSnapshot?(id: string, snapshotId: string, options: DriverOptions): Promise<TaskStart>;
   deleteSnapshot?(
     id: string,
     snapshotId: string,
     removeChildren: boolean,
     options: DriverOptions,
-  ): Promise<string>;
+  ): Promise<TaskStart>;
   getConsole?(id: string, options: DriverOptions): Promise<ConsoleAccess>;
   getGuestInfo?(id: string, options: DriverOptions): Promise<GuestInfo>;
   getMetrics?(
@@ -105,7 +110,7 @@ export interface ProviderDriver {
     source: ImageImportSource,
     image: ParsedInput['importImageOptions'],
     options: DriverOptions,
-  ): Promise<string>;
+  ): Promise<TaskStart>;
   deleteImage?(id: string, options: DriverOptions): Promise<void>;
   listStoragePools?(options: DriverOptions): Promise<StoragePool[]>;
   listNetworks?(options: DriverOptions): Promise<Network[]>;
@@ -125,22 +130,22 @@ export interface ProviderDriver {
     id: string,
     settings: ParsedInput['highAvailability'],
     options: DriverOptions,
-  ): Promise<string>;
+  ): Promise<TaskStart>;
   setLoadBalancing?(
     id: string,
     settings: ParsedInput['loadBalancing'],
     options: DriverOptions,
-  ): Promise<string>;
+  ): Promise<TaskStart>;
   setFaultTolerance?(
     id: string,
     settings: ParsedInput['faultTolerance'],
     options: DriverOptions,
-  ): Promise<string>;
+  ): Promise<TaskStart>;
   migrate?(
     id: string,
     destination: ParsedInput['migrateTarget'],
     options: DriverOptions,
-  ): Promise<string>;
+  ): Promise<TaskStart>;
   exportDisk?(
     id: string,
     diskId: string,
@@ -151,7 +156,7 @@ export interface ProviderDriver {
     spec: ParsedInput['diskImportSpec'],
     source: AsyncIterable<Uint8Array>,
     options: DriverOptions,
-  ): Promise<string>;
+  ): Promise<TaskStart>;
 }
 
 /** Which capabilities make each optional driver method mandatory. */

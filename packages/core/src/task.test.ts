@@ -198,6 +198,82 @@ describe('Task: awaiting', () => {
   });
 });
 
+describe('Task: a driver that answers with the snapshot', () => {
+  it('settles from a final snapshot handed over at submission, without observing the backend', async () => {
+    const remote = new Remote();
+    remote.set({ state: 'succeeded', progress: { percent: 100 }, result: { value: 7 } });
+    const watched: string[] = [];
+    const source = remote.source({
+      watchTask: (id) => {
+        watched.push(id);
+        return (async function* () {})();
+      },
+    });
+    const task = Task.start(
+      source,
+      'thing.make',
+      async () => ({ taskId: 'task-1', snapshot: structuredClone(remote.snapshot) }),
+      {
+        decode: decodeNumber,
+      },
+    );
+    expect(await task).toBe(7);
+    const events: TaskProgressEvent[] = [];
+    for await (const event of task.progress()) events.push(event);
+    expect(events).toEqual([{ state: 'succeeded', percent: 100 }]);
+    expect(remote.getTaskCalls).toBe(0);
+    expect(watched).toEqual([]);
+    expect(task.toJSON().state).toBe('succeeded');
+  });
+
+  it('observes the backend when the handed-over snapshot is not final', async () => {
+    const { clock, remote } = setup();
+    remote.set({ state: 'running', progress: { percent: 10 } });
+    const task = Task.start(
+      remote.source(),
+      'thing.make',
+      async () => ({ taskId: 'task-1', snapshot: structuredClone(remote.snapshot) }),
+      {
+        decode: decodeNumber,
+        settings: { clock, backoff: { random: () => 0.5 } },
+      },
+    );
+    const done = outcome(task);
+    await clock.advance(1_000);
+    expect(done.settled).toBe(false);
+    remote.set({ state: 'succeeded', progress: { percent: 100 }, result: { value: 9 } });
+    await clock.advance(5_000);
+    expect(done).toEqual({ settled: true, value: 9 });
+    expect(remote.getTaskCalls).toBeGreaterThan(0);
+  });
+
+  it('refuses a snapshot of another task, and a start without an id, as ProviderApiError', async () => {
+    const remote = new Remote();
+    const other = {
+      ...remote.snapshot,
+      id: 'task-2',
+      state: 'succeeded' as const,
+      result: { value: 1 },
+    };
+    const wrong = Task.start(
+      remote.source(),
+      'thing.make',
+      async () => ({ taskId: 'task-1', snapshot: other }),
+      {
+        decode: decodeNumber,
+      },
+    );
+    await expect(wrong).rejects.toSatisfy((error: unknown) => ProviderApiError.isInstance(error));
+    const empty = Task.start(remote.source(), 'thing.make', async () => '', {
+      decode: decodeNumber,
+    });
+    await expect(empty.submitted()).rejects.toSatisfy((error: unknown) =>
+      ProviderApiError.isInstance(error),
+    );
+    expect(remote.getTaskCalls).toBe(0);
+  });
+});
+
 describe('Task: progress', () => {
   it('yields only changed events and ends at the final state', async () => {
     const { clock, remote, start } = setup();

@@ -90,6 +90,13 @@ export const SerializedTaskSchema = z.object({
 export type SerializedTask = z.infer<typeof SerializedTaskSchema>;
 
 /**
+ * What a driver answers when it starts backend work: the backend task id, or the id with the
+ * task's snapshot when the driver already has it — a synchronous backend (or one whose task ended
+ * before the call returned) then needs no observation round trip at all.
+ */
+export type TaskStart = string | { taskId: string; snapshot?: TaskSnapshot | undefined };
+
+/**
  * How the core observes a provider's tasks. Providers implement `getTask`; those with a push
  * channel (vSphere `WaitForUpdatesEx`) also implement `watchTask`, which the core prefers.
  */
@@ -165,7 +172,7 @@ export class Task<T> implements PromiseLike<T> {
   constructor(
     source: TaskSource,
     kind: string,
-    submission: Promise<string>,
+    submission: Promise<TaskStart>,
     options: {
       decode: (raw: unknown) => T;
       settings?: TaskSettings | undefined;
@@ -185,8 +192,24 @@ export class Task<T> implements PromiseLike<T> {
     // A resumed task knows its id at once, so it can be serialised again straight away.
     this.#id = options.snapshot?.id;
     this.#submission = submission.then(
-      (id) => {
+      (start) => {
+        const id = typeof start === 'string' ? start : start.taskId;
+        if (typeof id !== 'string' || id === '') {
+          throw new ProviderApiError(`provider ${source.name} started ${kind} without a task id`, {
+            provider: source.name,
+          });
+        }
         this.#id = id;
+        if (typeof start !== 'string' && start.snapshot !== undefined) {
+          const snapshot = TaskSnapshotSchema.parse(start.snapshot);
+          if (snapshot.id !== id) {
+            throw new ProviderApiError(
+              `provider ${source.name} answered task ${id} with a snapshot of ${snapshot.id}`,
+              { provider: source.name },
+            );
+          }
+          this.#record(snapshot);
+        }
         return id;
       },
       (error: unknown) => {
@@ -202,14 +225,14 @@ export class Task<T> implements PromiseLike<T> {
   static start<T>(
     source: TaskSource,
     kind: string,
-    submit: () => Promise<string>,
+    submit: () => Promise<TaskStart>,
     options: {
       decode: (raw: unknown) => T;
       settings?: TaskSettings | undefined;
       defaultWait?: WaitOptions | undefined;
     },
   ): Task<T> {
-    let submission: Promise<string>;
+    let submission: Promise<TaskStart>;
     try {
       submission = Promise.resolve(submit());
     } catch (error) {
@@ -529,7 +552,6 @@ export class Task<T> implements PromiseLike<T> {
 
   /** One observation loop per task, shared by every waiter and progress iterator. */
   async #pump(): Promise<'final' | 'idle' | 'error'> {
-    const stop = new AbortController();
     let id: string;
     try {
       id = await this.#submission;
@@ -537,6 +559,13 @@ export class Task<T> implements PromiseLike<T> {
       this.#broadcast(undefined, error);
       return 'error';
     }
+    // The driver may have handed over a final snapshot with the task id: nothing to observe.
+    if (this.#last && this.#observed && this.#last.id === id && isFinalState(this.#last.state)) {
+      this.#broadcast(this.#last);
+      return 'final';
+    }
+    const stop = new AbortController();
+    let outcome: 'final' | 'idle' | 'error' = 'idle';
     const active = () => this.#listeners.size > 0;
     try {
       if (this.#source.watchTask) {
@@ -544,7 +573,10 @@ export class Task<T> implements PromiseLike<T> {
           const snapshot = TaskSnapshotSchema.parse(raw);
           this.#record(snapshot);
           this.#broadcast(snapshot);
-          if (isFinalState(snapshot.state)) return 'final';
+          if (isFinalState(snapshot.state)) {
+            outcome = 'final';
+            return outcome;
+          }
           if (!active()) return 'idle';
         }
         return 'idle';
@@ -568,7 +600,10 @@ export class Task<T> implements PromiseLike<T> {
         }
         this.#record(snapshot);
         this.#broadcast(snapshot);
-        if (isFinalState(snapshot.state)) return 'final';
+        if (isFinalState(snapshot.state)) {
+          outcome = 'final';
+          return outcome;
+        }
         const key = JSON.stringify([snapshot.state, snapshot.progress]);
         // Poll quickly again while the task is moving; back off while it is not.
         attempt = key === lastKey ? attempt + 1 : 0;
@@ -580,7 +615,9 @@ export class Task<T> implements PromiseLike<T> {
       this.#broadcast(undefined, error);
       return 'error';
     } finally {
-      stop.abort(WAIT_SETTLED);
+      // Release a watch or poll that is still blocked; one that saw the final state has ended
+      // already, and aborting it anyway would cost an event dispatch per task.
+      if (outcome !== 'final') stop.abort(WAIT_SETTLED);
     }
   }
 }

@@ -29,6 +29,7 @@ import {
   systemClock,
   type TaskSettings,
   type TaskSnapshot,
+  type TaskStart,
   type ValidationReport,
   type Vm,
   type VmEvent,
@@ -164,13 +165,13 @@ export class MockDriver implements ProviderDriver {
     task: MockOperation,
     fingerprint: unknown[],
     source?: AsyncIterable<Uint8Array>,
-  ): Promise<string> {
+  ): Promise<TaskStart> {
     const rule = await this.#enter(operation, options, kind);
     const fault =
       rule && rule.mode !== 'throw'
         ? { mode: rule.mode, error: faultError(rule, operation, this.name).toJSON() }
         : undefined;
-    return this.backend.submitTask({
+    const taskId = this.backend.submitTask({
       kind,
       provider: this.name,
       operation: task,
@@ -182,6 +183,10 @@ export class MockDriver implements ProviderDriver {
           : { key: options.idempotencyKey, fingerprint: canonicalJson([kind, ...fingerprint]) },
       source,
     });
+    // A task that ended at submission (duration 0) goes back with its snapshot, as a synchronous
+    // backend would answer: the core then has nothing to observe.
+    const snapshot = this.backend.taskSnapshot(taskId, this.name);
+    return isFinalState(snapshot.state) ? { taskId, snapshot } : taskId;
   }
 
   // ---- inventory and tasks ---------------------------------------------------------------------
@@ -259,15 +264,15 @@ export class MockDriver implements ProviderDriver {
 
   // ---- lifecycle -------------------------------------------------------------------------------
 
-  create(spec: VmSpec, options: DriverOptions): Promise<string> {
+  create(spec: VmSpec, options: DriverOptions): Promise<TaskStart> {
     return this.#task('create', 'vm.create', options, { type: 'create', vmId: '', spec }, [spec]);
   }
 
-  delete(id: string, options: DriverOptions): Promise<string> {
+  delete(id: string, options: DriverOptions): Promise<TaskStart> {
     return this.#task('delete', 'vm.delete', options, { type: 'delete', vmId: id }, [id]);
   }
 
-  power(id: string, action: PowerAction, options: DriverOptions): Promise<string> {
+  power(id: string, action: PowerAction, options: DriverOptions): Promise<TaskStart> {
     return this.#task('power', POWER_KIND[action], options, { type: 'power', vmId: id, action }, [
       id,
     ]);
@@ -277,7 +282,7 @@ export class MockDriver implements ProviderDriver {
     id: string,
     change: ParsedInput['vmChange'],
     options: DriverOptions,
-  ): Promise<string> {
+  ): Promise<TaskStart> {
     return this.#task(
       'reconfigure',
       'vm.reconfigure',
@@ -287,7 +292,11 @@ export class MockDriver implements ProviderDriver {
     );
   }
 
-  clone(id: string, clone: ParsedInput['cloneOptions'], options: DriverOptions): Promise<string> {
+  clone(
+    id: string,
+    clone: ParsedInput['cloneOptions'],
+    options: DriverOptions,
+  ): Promise<TaskStart> {
     return this.#task(
       'clone',
       'vm.clone',
@@ -297,7 +306,7 @@ export class MockDriver implements ProviderDriver {
     );
   }
 
-  markAsTemplate(id: string, options: DriverOptions): Promise<string> {
+  markAsTemplate(id: string, options: DriverOptions): Promise<TaskStart> {
     return this.#task(
       'markAsTemplate',
       'vm.mark-as-template',
@@ -317,7 +326,7 @@ export class MockDriver implements ProviderDriver {
     id: string,
     snapshot: ParsedInput['snapshotOptions'],
     options: DriverOptions,
-  ): Promise<string> {
+  ): Promise<TaskStart> {
     return this.#task(
       'createSnapshot',
       'snapshot.create',
@@ -327,7 +336,7 @@ export class MockDriver implements ProviderDriver {
     );
   }
 
-  revertSnapshot(id: string, snapshotId: string, options: DriverOptions): Promise<string> {
+  revertSnapshot(id: string, snapshotId: string, options: DriverOptions): Promise<TaskStart> {
     return this.#task(
       'revertSnapshot',
       'snapshot.revert',
@@ -342,7 +351,7 @@ export class MockDriver implements ProviderDriver {
     snapshotId: string,
     removeChildren: boolean,
     options: DriverOptions,
-  ): Promise<string> {
+  ): Promise<TaskStart> {
     return this.#task(
       'deleteSnapshot',
       'snapshot.delete',
@@ -400,7 +409,7 @@ export class MockDriver implements ProviderDriver {
     source: ImageImportSource,
     image: ParsedInput['importImageOptions'],
     options: DriverOptions,
-  ): Promise<string> {
+  ): Promise<TaskStart> {
     return this.#task(
       'importImage',
       'image.import',
@@ -473,7 +482,7 @@ export class MockDriver implements ProviderDriver {
     id: string,
     settings: ParsedInput['highAvailability'],
     options: DriverOptions,
-  ): Promise<string> {
+  ): Promise<TaskStart> {
     return this.#task(
       'setHighAvailability',
       'vm.set-high-availability',
@@ -487,7 +496,7 @@ export class MockDriver implements ProviderDriver {
     id: string,
     settings: ParsedInput['loadBalancing'],
     options: DriverOptions,
-  ): Promise<string> {
+  ): Promise<TaskStart> {
     return this.#task(
       'setLoadBalancing',
       'vm.set-load-balancing',
@@ -501,7 +510,7 @@ export class MockDriver implements ProviderDriver {
     id: string,
     settings: ParsedInput['faultTolerance'],
     options: DriverOptions,
-  ): Promise<string> {
+  ): Promise<TaskStart> {
     return this.#task(
       'setFaultTolerance',
       'vm.set-fault-tolerance',
@@ -515,7 +524,7 @@ export class MockDriver implements ProviderDriver {
     id: string,
     destination: ParsedInput['migrateTarget'],
     options: DriverOptions,
-  ): Promise<string> {
+  ): Promise<TaskStart> {
     return this.#task(
       'migrate',
       'vm.migrate',
@@ -542,7 +551,7 @@ export class MockDriver implements ProviderDriver {
     spec: ParsedInput['diskImportSpec'],
     source: AsyncIterable<Uint8Array>,
     options: DriverOptions,
-  ): Promise<string> {
+  ): Promise<TaskStart> {
     return this.#task(
       'importDisk',
       'disk.import',
