@@ -29,10 +29,20 @@ $PNPM run check:packages
 section "docs:check"
 $PNPM run docs:check
 
-section "unit tests (vitest run)"
-$PNPM exec vitest run
+section "tests (vitest run: unit, property, conformance)"
+results="$(mktemp -d)/vitest.json"
+status=0
+$PNPM exec vitest run --reporter=default --reporter=json --outputFile="$results" || status=$?
+# The counts, printed again as the very last line of the run.
+summary="$(node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' "$results" || echo "vitest: no results")"
+[ "$status" -eq 0 ] || { echo "$summary"; exit "$status"; }
 
 section "test beds"
 # Later issues add testbeds/*/start here (none yet).
 
 section "test:all OK"
+echo "$summary"
