@@ -77,7 +77,8 @@ const POWER_CAPABILITY: Record<PowerAction, CapabilityId> = {
   resume: 'core.suspend',
 };
 
-const POWER_KIND: Record<PowerAction, string> = {
+/** The task kind of each power action (`vm.power-on`, `vm.shutdown`, …). */
+export const POWER_TASK_KINDS: Readonly<Record<PowerAction, string>> = {
   on: 'vm.power-on',
   off: 'vm.power-off',
   shutdown: 'vm.shutdown',
@@ -316,7 +317,7 @@ class ContractProvider implements Provider {
   }
 
   #power(action: PowerAction, target: VmTarget, options?: MutationOptions): Task<void> {
-    return this.#task(POWER_KIND[action], options, async (driverOptions) => {
+    return this.#task(POWER_TASK_KINDS[action], options, async (driverOptions) => {
       const id = this.#id(target);
       this.#require(POWER_CAPABILITY[action]);
       return this.#need('power')(id, action, driverOptions);

@@ -6,12 +6,42 @@ import type {
   SnapshotOptions,
   VmChange,
 } from './model/operations.js';
-import type { VmSpec } from './model/vm-spec.js';
+import type { DiskSpec, NicSpec, VmSpec } from './model/vm-spec.js';
 
 /** A capability an input needs, with the input path that needs it. */
 export interface Requirement {
   capability: CapabilityId;
   path: string;
+}
+
+type Need = (capability: CapabilityId, path: string) => void;
+
+/** What one disk asks for, wherever it is declared (a new VM or an added disk). */
+function diskRequirements(
+  disk: Pick<DiskSpec, 'provisioning' | 'storage' | 'storagePolicy'>,
+  at: string,
+  need: Need,
+): void {
+  if (disk.provisioning === 'thin') need('storage.thin', `${at}.provisioning`);
+  if (disk.provisioning === 'thick' || disk.provisioning === 'eagerZeroedThick')
+    need('storage.thick', `${at}.provisioning`);
+  if (disk.storagePolicy !== undefined) need('storage.storagePolicies', `${at}.storagePolicy`);
+  if (disk.storage !== undefined) need('storage.storagePools', `${at}.storage`);
+}
+
+/** What one NIC asks for, wherever it is declared (a new VM or an added NIC). */
+function nicRequirements(
+  nic: Pick<NicSpec, 'vlan' | 'connection' | 'ipv4' | 'ipv6'>,
+  at: string,
+  need: Need,
+): void {
+  if (nic.vlan !== undefined) need('network.vlan', `${at}.vlan`);
+  if (nic.connection === 'bridge') need('network.bridge', `${at}.connection`);
+  if (nic.connection === 'distributed') need('network.distributedSwitch', `${at}.connection`);
+  if (nic.ipv4 === 'dhcp' || nic.ipv6 === 'dhcp')
+    need('network.dhcp', nic.ipv4 === 'dhcp' ? `${at}.ipv4` : `${at}.ipv6`);
+  if (typeof nic.ipv4 === 'object') need('network.staticIp', `${at}.ipv4`);
+  if (typeof nic.ipv6 === 'object') need('network.staticIp', `${at}.ipv6`);
 }
 
 /** Every capability a (validated) spec asks of the provider, with the field that asks. */
@@ -32,27 +62,11 @@ export function requirementsOfSpec(spec: VmSpec): Requirement[] {
   const disks = spec.disks ?? [];
   if (disks.length > 0) need('storage.diskCreate', 'disks');
   if (disks.length > 1) need('storage.multipleDisks', 'disks');
-  disks.forEach((disk, index) => {
-    const at = `disks[${index}]`;
-    if (disk.provisioning === 'thin') need('storage.thin', `${at}.provisioning`);
-    if (disk.provisioning === 'thick' || disk.provisioning === 'eagerZeroedThick')
-      need('storage.thick', `${at}.provisioning`);
-    if (disk.storagePolicy !== undefined) need('storage.storagePolicies', `${at}.storagePolicy`);
-    if (disk.storage !== undefined) need('storage.storagePools', `${at}.storage`);
-  });
+  disks.forEach((disk, index) => diskRequirements(disk, `disks[${index}]`, need));
   const nics = spec.nics ?? [];
   if (nics.length > 0) need('network.basic', 'nics');
   if (nics.length > 1) need('network.multipleNics', 'nics');
-  nics.forEach((nic, index) => {
-    const at = `nics[${index}]`;
-    if (nic.vlan !== undefined) need('network.vlan', `${at}.vlan`);
-    if (nic.connection === 'bridge') need('network.bridge', `${at}.connection`);
-    if (nic.connection === 'distributed') need('network.distributedSwitch', `${at}.connection`);
-    if (nic.ipv4 === 'dhcp' || nic.ipv6 === 'dhcp')
-      need('network.dhcp', nic.ipv4 === 'dhcp' ? `${at}.ipv4` : `${at}.ipv6`);
-    if (typeof nic.ipv4 === 'object') need('network.staticIp', `${at}.ipv4`);
-    if (typeof nic.ipv6 === 'object') need('network.staticIp', `${at}.ipv6`);
-  });
+  nics.forEach((nic, index) => nicRequirements(nic, `nics[${index}]`, need));
   if (spec.image?.kind === 'template') need('lifecycle.templateDeploy', 'image');
   if (spec.image?.kind === 'url') need('images.cloudImageDownload', 'image');
   if (spec.image?.kind === 'content-library') need('images.contentLibrary', 'image');
@@ -80,28 +94,12 @@ export function requirementsOfChange(change: VmChange): Requirement[] {
   if (memory?.limitMiB !== undefined) need('resources.limits', 'memory.limitMiB');
   if (change.addDisks?.length || change.removeDisks?.length)
     need('storage.diskCreate', change.addDisks?.length ? 'addDisks' : 'removeDisks');
-  change.addDisks?.forEach((disk, index) => {
-    if (disk.provisioning === 'thick' || disk.provisioning === 'eagerZeroedThick')
-      need('storage.thick', `addDisks[${index}].provisioning`);
-    if (disk.provisioning === 'thin') need('storage.thin', `addDisks[${index}].provisioning`);
-    if (disk.storagePolicy !== undefined)
-      need('storage.storagePolicies', `addDisks[${index}].storagePolicy`);
-    if (disk.storage !== undefined) need('storage.storagePools', `addDisks[${index}].storage`);
-  });
+  change.addDisks?.forEach((disk, index) => diskRequirements(disk, `addDisks[${index}]`, need));
   if (change.resizeDisks?.length) need('storage.diskExpand', 'resizeDisks');
   if (change.addNics?.length || change.removeNics?.length)
     need('network.basic', change.addNics?.length ? 'addNics' : 'removeNics');
-  change.addNics?.forEach((nic, index) => {
-    const at = `addNics[${index}]`;
-    if (nic.vlan !== undefined) need('network.vlan', `${at}.vlan`);
-    if (nic.connection === 'bridge') need('network.bridge', `${at}.connection`);
-    if (nic.connection === 'distributed') need('network.distributedSwitch', `${at}.connection`);
-    // Same paths as requirementsOfSpec: name the field that asks.
-    if (nic.ipv4 === 'dhcp' || nic.ipv6 === 'dhcp')
-      need('network.dhcp', nic.ipv4 === 'dhcp' ? `${at}.ipv4` : `${at}.ipv6`);
-    if (typeof nic.ipv4 === 'object') need('network.staticIp', `${at}.ipv4`);
-    if (typeof nic.ipv6 === 'object') need('network.staticIp', `${at}.ipv6`);
-  });
+  // Same paths as requirementsOfSpec: name the field that asks.
+  change.addNics?.forEach((nic, index) => nicRequirements(nic, `addNics[${index}]`, need));
   return needs;
 }
 

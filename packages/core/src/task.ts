@@ -3,6 +3,7 @@ import { type BackoffOptions, backoffDelay } from './backoff.js';
 import { type Clock, systemClock } from './clock.js';
 import {
   deserializeError,
+  ERROR_CODES,
   HvkitError,
   InvalidSpecError,
   ProviderApiError,
@@ -36,17 +37,7 @@ export type TaskProgress = z.infer<typeof TaskProgressSchema>;
 
 const SerializedErrorSchema = z.object({
   name: z.string(),
-  code: z.enum([
-    'AUTHENTICATION',
-    'NOT_FOUND',
-    'CONFLICT',
-    'INVALID_SPEC',
-    'UNSUPPORTED_CAPABILITY',
-    'TASK_FAILED',
-    'TIMEOUT',
-    'TRANSPORT',
-    'PROVIDER_API',
-  ]),
+  code: z.enum(ERROR_CODES),
   message: z.string(),
   provider: z.string().optional(),
   retryable: z.boolean(),

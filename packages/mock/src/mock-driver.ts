@@ -19,6 +19,7 @@ import {
   type Page,
   type ParsedInput,
   type PlacementRule,
+  POWER_TASK_KINDS,
   type PowerAction,
   type ProviderDriver,
   type ResourcePool,
@@ -45,16 +46,6 @@ import {
 } from './mock-options.js';
 import { hash32, SeededRandom } from './mock-random.js';
 import type { MockOperation } from './mock-state.js';
-
-const POWER_KIND: Record<PowerAction, string> = {
-  on: 'vm.power-on',
-  off: 'vm.power-off',
-  shutdown: 'vm.shutdown',
-  reboot: 'vm.reboot',
-  reset: 'vm.reset',
-  suspend: 'vm.suspend',
-  resume: 'vm.resume',
-};
 
 /** How often a watcher re-reads a shared state file for changes by another process. */
 const PERSIST_POLL_MS = 250;
@@ -273,9 +264,13 @@ export class MockDriver implements ProviderDriver {
   }
 
   power(id: string, action: PowerAction, options: DriverOptions): Promise<TaskStart> {
-    return this.#task('power', POWER_KIND[action], options, { type: 'power', vmId: id, action }, [
-      id,
-    ]);
+    return this.#task(
+      'power',
+      POWER_TASK_KINDS[action],
+      options,
+      { type: 'power', vmId: id, action },
+      [id],
+    );
   }
 
   reconfigure(

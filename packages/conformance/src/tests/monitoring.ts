@@ -1,18 +1,10 @@
-import type { MetricSeries, Vm } from '@hvkit/core';
+import { MetricNameSchema, type MetricSeries, type Vm } from '@hvkit/core';
 import { expect } from 'vitest';
 import type { SuiteContext } from '../context.js';
 import { expectNotFound, isIsoTime } from '../helpers.js';
 import { type ConformanceRule, rule } from '../rule.js';
 
-const METRICS = [
-  'cpu.usagePercent',
-  'memory.usagePercent',
-  'memory.usedMiB',
-  'disk.readBytesPerSecond',
-  'disk.writeBytesPerSecond',
-  'network.rxBytesPerSecond',
-  'network.txBytesPerSecond',
-];
+const METRICS = MetricNameSchema.options;
 
 /** A VM that produces figures: running where `core.powerOn` is declared. */
 async function busyVm(ctx: SuiteContext, label: string): Promise<Vm> {

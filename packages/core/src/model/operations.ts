@@ -9,7 +9,13 @@ import {
   VmRefSchema,
 } from './common.js';
 import { VmPoliciesSchema, VmSchema } from './vm.js';
-import { DiskSpecSchema, NicSpecSchema, PlacementSchema } from './vm-spec.js';
+import {
+  ContentLibrarySourceSchema,
+  DiskSpecSchema,
+  NicSpecSchema,
+  PlacementSchema,
+  UrlImageSourceSchema,
+} from './vm-spec.js';
 
 const IsoTimeSchema = z.union([
   z.iso.datetime({ offset: true }),
@@ -248,17 +254,7 @@ export interface Alert {
 
 /** Where `importImage` takes an image from. */
 export const ImageImportSourceSchema = z.discriminatedUnion('kind', [
-  z
-    .object({
-      kind: z.literal('url'),
-      url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
-      format: DiskFormatSchema.optional(),
-      sha256: z
-        .string()
-        .regex(/^[0-9a-f]{64}$/, 'must be a lower-case hex SHA-256')
-        .optional(),
-    })
-    .strict(),
+  UrlImageSourceSchema,
   z
     .object({
       kind: z.literal('ova'),
@@ -271,13 +267,7 @@ export const ImageImportSourceSchema = z.discriminatedUnion('kind', [
       url: z.url({ protocol: /^(https?|file)$/, error: 'must be an http(s) or file URL' }),
     })
     .strict(),
-  z
-    .object({
-      kind: z.literal('content-library'),
-      library: IdentifierSchema,
-      item: IdentifierSchema,
-    })
-    .strict(),
+  ContentLibrarySourceSchema,
 ]);
 /** See {@link ImageImportSourceSchema}. */
 export type ImageImportSource = z.infer<typeof ImageImportSourceSchema>;

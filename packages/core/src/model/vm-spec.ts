@@ -168,32 +168,36 @@ export const NicSpecSchema = z
 /** See {@link NicSpecSchema}. */
 export type NicSpec = z.infer<typeof NicSpecSchema>;
 
+/** A cloud image to download. Needs `images.cloudImageDownload`. */
+export const UrlImageSourceSchema = z
+  .object({
+    kind: z.literal('url'),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+    format: DiskFormatSchema.optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'must be a lower-case hex SHA-256')
+      .optional(),
+  })
+  .strict();
+
+/** An item of a content library. Needs `images.contentLibrary`. */
+export const ContentLibrarySourceSchema = z
+  .object({
+    kind: z.literal('content-library'),
+    library: IdentifierSchema,
+    item: IdentifierSchema,
+  })
+  .strict();
+
 /** Where a VM's boot disk (or whole VM, for templates) comes from. */
 export const ImageSourceSchema = z.discriminatedUnion('kind', [
   /** Deploy from a template: its id or name. Needs `lifecycle.templateDeploy`. */
   z.object({ kind: z.literal('template'), template: IdentifierSchema }).strict(),
   /** An image already imported (`importImage`, `importDisk`). */
   z.object({ kind: z.literal('image'), imageId: IdentifierSchema }).strict(),
-  /** Download a cloud image. Needs `images.cloudImageDownload`. */
-  z
-    .object({
-      kind: z.literal('url'),
-      url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
-      format: DiskFormatSchema.optional(),
-      sha256: z
-        .string()
-        .regex(/^[0-9a-f]{64}$/, 'must be a lower-case hex SHA-256')
-        .optional(),
-    })
-    .strict(),
-  /** A content library item. Needs `images.contentLibrary`. */
-  z
-    .object({
-      kind: z.literal('content-library'),
-      library: IdentifierSchema,
-      item: IdentifierSchema,
-    })
-    .strict(),
+  UrlImageSourceSchema,
+  ContentLibrarySourceSchema,
 ]);
 /** See {@link ImageSourceSchema}. */
 export type ImageSource = z.infer<typeof ImageSourceSchema>;
