@@ -9,7 +9,14 @@
  *   pnpm run bench            # N=1000, 7 rounds
  *   BENCH_VMS=5000 BENCH_ROUNDS=3 pnpm run bench
  */
-import { type VmSpecInput, VmSpecSchema } from '@hvkit/core';
+import {
+  SnapshotOptionsSchema,
+  SnapshotSchema,
+  TaskSnapshotSchema,
+  VmSchema,
+  type VmSpecInput,
+  VmSpecSchema,
+} from '@hvkit/core';
 import { createMockBackend, createMockProvider } from '@hvkit/mock';
 
 const vmCount = Number(process.env.BENCH_VMS ?? 1_000);
@@ -55,6 +62,29 @@ async function contractRound(): Promise<number> {
   return elapsed;
 }
 
+/**
+ * The schema work the contract must do per round, alone: each spec and snapshot request parsed on
+ * the way in, each VM and snapshot result and one task snapshot per operation checked on the way
+ * out. It sets a floor under the ratio that no amount of plumbing work can remove.
+ */
+async function validationRound(): Promise<number> {
+  const provider = createMockProvider({ seed: 7, taskDurationMs: 0 });
+  const vm = await provider.create(spec(0));
+  const snapshot = await provider.createSnapshot(vm, { name: 'before-change' });
+  const task = await provider.getTask(await provider.powerOn(vm).submitted());
+  await provider.close();
+  provider.backend.dispose();
+  const started = performance.now();
+  for (let index = 0; index < vmCount; index++) {
+    VmSpecSchema.parse(spec(index));
+    VmSchema.parse(vm);
+    SnapshotOptionsSchema.parse({ name: 'before-change' });
+    SnapshotSchema.parse(snapshot);
+    for (let step = 0; step < 4; step++) TaskSnapshotSchema.parse(task);
+  }
+  return performance.now() - started;
+}
+
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
@@ -62,18 +92,22 @@ async function main(): Promise<void> {
   // Warm both paths up so the JIT and zod's compiled schemas are hot for both.
   internalsRound();
   await contractRound();
+  await validationRound();
   const internals: number[] = [];
   const contract: number[] = [];
+  const validation: number[] = [];
   for (let round = 0; round < rounds; round++) {
     // Alternate so drift on a shared machine hits both sides alike.
     internals.push(internalsRound());
     contract.push(await contractRound());
+    validation.push(await validationRound());
   }
   const internalsMs = median(internals);
   const contractMs = median(contract);
   const internalsOps = (opsPerRound / internalsMs) * 1000;
   const contractOps = (opsPerRound / contractMs) * 1000;
   const ratio = contractMs / internalsMs;
+  const validationMs = median(validation);
   const line = (label: string, ms: number, ops: number) =>
     `${label.padEnd(28)} ${ms.toFixed(1).padStart(9)} ms   ${Math.round(ops).toLocaleString('en-US').padStart(9)} ops/s`;
   process.stdout.write(
@@ -81,6 +115,7 @@ async function main(): Promise<void> {
       `bench/mock: ${vmCount} VMs × (create, power on, snapshot, delete) = ${opsPerRound} ops; median of ${rounds} rounds`,
       line('Mock internals (MockBackend)', internalsMs, internalsOps),
       line('hvkit contract (Provider)', contractMs, contractOps),
+      `  of which schema validation alone: ${validationMs.toFixed(1)} ms = ${(validationMs / internalsMs).toFixed(2)}× the internals (floor: ${((internalsMs + validationMs) / internalsMs).toFixed(2)}×)`,
       `ratio contract/internals: ${ratio.toFixed(2)}×  (goal ≤ 1.30×: ${ratio <= 1.3 ? 'met' : 'missed'}); contract ops/s goal ≥ 5,000: ${contractOps >= 5_000 ? 'met' : 'missed'}`,
       '',
     ].join('\n'),
