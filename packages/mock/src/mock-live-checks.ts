@@ -54,8 +54,9 @@ export function liveCheckOf(
       const what = capability === 'resources.cpu' ? 'vCPU count' : 'memory size';
       if (vm.template) return no('templates cannot be reconfigured');
       if (off) return yes('VM is off: any change applies');
-      if (!part.hotAdd || !on) {
-        return no(`a ${state} VM without hot-add cannot change its ${what}; power it off first`);
+      if (!on) return no(`a ${state} VM cannot change its ${what}; power it off first`);
+      if (!part.hotAdd) {
+        return no(`a running VM without hot-add cannot change its ${what}; power it off first`);
       }
       return yes(`VM is on with hot-add: the ${what} can grow now, not shrink`);
     }
