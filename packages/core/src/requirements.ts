@@ -62,11 +62,11 @@ export function requirementsOfSpec(spec: VmSpec): Requirement[] {
   const disks = spec.disks ?? [];
   if (disks.length > 0) need('storage.diskCreate', 'disks');
   if (disks.length > 1) need('storage.multipleDisks', 'disks');
-  disks.forEach((disk, index) => diskRequirements(disk, `disks[${index}]`, need));
+  for (const [index, disk] of disks.entries()) diskRequirements(disk, `disks[${index}]`, need);
   const nics = spec.nics ?? [];
   if (nics.length > 0) need('network.basic', 'nics');
   if (nics.length > 1) need('network.multipleNics', 'nics');
-  nics.forEach((nic, index) => nicRequirements(nic, `nics[${index}]`, need));
+  for (const [index, nic] of nics.entries()) nicRequirements(nic, `nics[${index}]`, need);
   if (spec.image?.kind === 'template') need('lifecycle.templateDeploy', 'image');
   if (spec.image?.kind === 'url') need('images.cloudImageDownload', 'image');
   if (spec.image?.kind === 'content-library') need('images.contentLibrary', 'image');
@@ -94,12 +94,16 @@ export function requirementsOfChange(change: VmChange): Requirement[] {
   if (memory?.limitMiB !== undefined) need('resources.limits', 'memory.limitMiB');
   if (change.addDisks?.length || change.removeDisks?.length)
     need('storage.diskCreate', change.addDisks?.length ? 'addDisks' : 'removeDisks');
-  change.addDisks?.forEach((disk, index) => diskRequirements(disk, `addDisks[${index}]`, need));
+  for (const [index, disk] of (change.addDisks ?? []).entries()) {
+    diskRequirements(disk, `addDisks[${index}]`, need);
+  }
   if (change.resizeDisks?.length) need('storage.diskExpand', 'resizeDisks');
   if (change.addNics?.length || change.removeNics?.length)
     need('network.basic', change.addNics?.length ? 'addNics' : 'removeNics');
   // Same paths as requirementsOfSpec: name the field that asks.
-  change.addNics?.forEach((nic, index) => nicRequirements(nic, `addNics[${index}]`, need));
+  for (const [index, nic] of (change.addNics ?? []).entries()) {
+    nicRequirements(nic, `addNics[${index}]`, need);
+  }
   return needs;
 }
 
