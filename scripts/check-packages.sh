@@ -33,7 +33,11 @@ for dir in "$ROOT"/packages/*/; do
   fi
 
   echo "== publint: $name"
-  if ! (cd "$dir" && "$BIN/publint" --strict); then
+  # publint packs with the repository's package manager; pnpm is on PATH under `pnpm run`, and
+  # npm packs the same files when the script is run by hand.
+  pack=pnpm
+  command -v pnpm >/dev/null 2>&1 || pack=npm
+  if ! (cd "$dir" && "$BIN/publint" --strict --pack "$pack"); then
     failed+=("$name (publint)")
   fi
 
