@@ -1,0 +1,174 @@
+/**
+ * Proxmox error answers → hvkit core errors. Proxmox puts the message in the reason phrase
+ * (`HTTP/1.1 500 VM is locked (clone)`), since libpve-http-server-perl 5.2 also in a `message`
+ * field, and parameter problems in `errors: {param: text}`. Handler failures are all HTTP 500,
+ * so the class comes from the text; {@link classifyProxmoxMessage} is exported so task exit
+ * statuses (the same texts, after forking) map to the same classes.
+ *
+ * | answer                                                      | error                                    | retryable |
+ * | ----------------------------------------------------------- | ---------------------------------------- | --------- |
+ * | 401 (any text)                                              | AuthenticationError                      | no        |
+ * | 403 `Permission check failed (…)`                           | ProviderApiError `permission-denied`     | no        |
+ * | `can't lock file '<file>' - got timeout`                    | ConflictError `locked` (`lockFile`)      | yes       |
+ * | `VM is locked (<lock>)`                                     | ConflictError `locked` (`lock`)          | yes       |
+ * | `VM n not running`, `already running`, `VM is running`      | ConflictError `invalid-power-state`      | no        |
+ * | `QEMU guest agent is not running`                           | ConflictError `invalid-state`            | yes       |
+ * | `checksum mismatch`, `file changed by other user`           | ConflictError `invalid-state`            | yes       |
+ * | `… already exists …`                                        | ConflictError `already-exists`           | no        |
+ * | `Configuration file '…/<vmid>.conf' does not exist`         | NotFoundError `vm`                       | no        |
+ * | `snapshot/storage '<x>' does not exist`, `no such task`     | NotFoundError `snapshot`/`storage`/`task`| no        |
+ * | `hostname lookup '<node>' failed`                           | NotFoundError `host`                     | no        |
+ * | other `does not exist`, HTTP 404                            | NotFoundError `other`                    | no        |
+ * | 400 with `errors`                                           | ProviderApiError `parameter-verification`| no        |
+ * | 501 `Method '…' not implemented`                            | ProviderApiError `not-implemented`       | no        |
+ * | other 500 (a handler refused: deterministic)                | ProviderApiError                         | no        |
+ * | 429, 502, 503, 504                                          | ProviderApiError                         | yes       |
+ *
+ * 403 is not an AuthenticationError: the credentials were accepted and lack a privilege, which a
+ * new login cannot fix. Proxy failures (595–599) are transport errors, decided in the client.
+ */
+import {
+  AuthenticationError,
+  ConflictError,
+  type HvkitError,
+  type HvkitErrorOptions,
+  NotFoundError,
+  ProviderApiError,
+  type ResourceKind,
+} from '@hvkit/core';
+
+/** What the client knows about an error answer. */
+export interface ProxmoxErrorContext {
+  /** HTTP method of the request. */
+  method: string;
+  /** Request path below `/api2/json`, already encoded, without the query string. */
+  path: string;
+  /** HTTP status. */
+  status: number;
+  /** Best message: the `message` field, else the reason phrase, else the plain body. */
+  message: string;
+  /** Per-parameter errors of a 400 answer. */
+  errors?: Record<string, string> | undefined;
+  /** Provider instance name and secrets to redact. */
+  options?: HvkitErrorOptions | undefined;
+}
+
+type Classifier = (match: RegExpExecArray, text: string, options: HvkitErrorOptions) => HvkitError;
+
+const notFound =
+  (resource: ResourceKind) =>
+  (match: RegExpExecArray, text: string, options: HvkitErrorOptions): HvkitError =>
+    new NotFoundError(resource, match[1] ?? '', text, options);
+
+/** Ordered: the first pattern that matches decides. */
+const CLASSIFIERS: readonly [RegExp, Classifier][] = [
+  [
+    /can't lock file '([^']+)' - got timeout/,
+    (match, text, options) =>
+      new ConflictError('locked', `${text} (lock file ${match[1]} is held by another operation)`, {
+        ...options,
+        details: { lockFile: match[1] },
+      }),
+  ],
+  [
+    /\b(?:VM|CT) is locked \(([^)]+)\)/,
+    (match, text, options) =>
+      new ConflictError('locked', text, { ...options, details: { lock: match[1] } }),
+  ],
+  [
+    /QEMU guest agent is not running/,
+    (_match, text, options) =>
+      new ConflictError('invalid-state', text, {
+        retryable: true,
+        ...options,
+        details: { fault: 'agent-not-running' },
+      }),
+  ],
+  [
+    /\b(?:VM|CT) \d+ (?:is )?not running\b|\balready running\b|\bVM is (?:not )?running\b/,
+    (_match, text, options) => new ConflictError('invalid-power-state', text, options),
+  ],
+  [
+    /checksum mismatch|file changed by other user/,
+    (_match, text, options) =>
+      new ConflictError('invalid-state', text, {
+        retryable: true,
+        ...options,
+        details: { fault: 'digest-mismatch' },
+      }),
+  ],
+  [/already exists/, (_match, text, options) => new ConflictError('already-exists', text, options)],
+  [/Configuration file '(?:[^']*\/)?(\d+)\.conf' does not exist/, notFound('vm')],
+  [/\bsnapshot '([^']+)' does not exist/i, notFound('snapshot')],
+  [/\bstorage '([^']+)' does not exist/i, notFound('storage')],
+  [/\bhostname lookup '([^']+)' failed/, notFound('host')],
+  [/\bno such task\b/, (_match, text, options) => new NotFoundError('task', '', text, options)],
+  [
+    /'([^']+)' does not exist|does not exist/,
+    (match, text, options) => new NotFoundError('other', match[1] ?? '', text, options),
+  ],
+];
+
+/**
+ * Maps a Proxmox message (an HTTP error text or a task's exit status) to the core error it
+ * means, or `undefined` when the text has no better class than a generic API error.
+ */
+export function classifyProxmoxMessage(
+  message: string,
+  options: HvkitErrorOptions = {},
+): HvkitError | undefined {
+  const text = message.trim();
+  for (const [pattern, classify] of CLASSIFIERS) {
+    const match = pattern.exec(text);
+    if (match) return classify(match, text, options);
+  }
+  return undefined;
+}
+
+/**
+ * Builds the core error for a Proxmox error answer (see the table in this file). Messages name
+ * the method, path and status; parameter errors are kept in `details.errors`, redacted.
+ */
+export function errorFromResponse(context: ProxmoxErrorContext): HvkitError {
+  const { method, path, status, errors } = context;
+  const options = context.options ?? {};
+  const errorText =
+    errors && Object.keys(errors).length > 0
+      ? `: ${Object.entries(errors)
+          .map(([key, value]) => `${key}: ${String(value).trim()}`)
+          .join('; ')}`
+      : '';
+  const base = context.message.replace(/\.?\s*$/, '');
+  const text = `${base}${errorText}`;
+  const where = `Proxmox ${method} ${path} failed (HTTP ${status})`;
+
+  if (status === 401) {
+    return new AuthenticationError(`${where}: ${text}`, options);
+  }
+  // A 400 whose parameter error names a missing object or a clash is still that, not bad input.
+  const candidates = [context.message, ...Object.values(errors ?? {})];
+  if (status !== 403 && status !== 501) {
+    for (const candidate of candidates) {
+      const classified = classifyProxmoxMessage(String(candidate), options);
+      if (classified) return classified;
+    }
+  }
+  if (status === 404) {
+    return new NotFoundError('other', path, `${where}: ${text}`, options);
+  }
+  const fault =
+    status === 403
+      ? 'permission-denied'
+      : status === 400 && errors
+        ? 'parameter-verification'
+        : status === 501
+          ? 'not-implemented'
+          : undefined;
+  return new ProviderApiError(`${where}: ${text}`, {
+    ...options,
+    status,
+    ...(fault ? { fault } : {}),
+    retryable: options.retryable ?? [429, 502, 503, 504].includes(status),
+    details: { method, path, ...(errors ? { errors } : {}) },
+  });
+}
