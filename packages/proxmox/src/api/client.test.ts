@@ -4,6 +4,7 @@ import {
   AuthenticationError,
   ConflictError,
   type HvkitError,
+  InvalidSpecError,
   type Logger,
   ManualClock,
   NotFoundError,
@@ -611,5 +612,62 @@ describe('secrets', () => {
       for (const secret of [PASSWORD, ticket, csrf, TOKEN_SECRET])
         expect(line).not.toContain(secret);
     }
+  });
+});
+
+describe('construction', () => {
+  const base = {
+    credentials: { type: 'token', tokenId: TOKEN_ID, secret: TOKEN_SECRET },
+  } as const;
+
+  it('builds the base URL on port 8006, bracketing IPv6', () => {
+    const named = new ProxmoxClient({ ...base, host: 'pve.example.com' });
+    const ipv6 = new ProxmoxClient({ ...base, host: 'fd00::10', port: 443 });
+    clients.push(named, ipv6);
+    expect(named.baseUrl).toBe('https://pve.example.com:8006/api2/json');
+    expect(ipv6.baseUrl).toBe('https://[fd00::10]/api2/json');
+  });
+
+  it.each([
+    ['a host with a path', { host: 'pve/evil' }],
+    ['a host with user info', { host: 'user@pve' }],
+    ['a port out of range', { host: 'pve', port: 70000 }],
+    ['a renewal after the lifetime', { host: 'pve', ticketRenewAfterMs: 3 * 60 * 60 * 1000 }],
+    ['a zero timeout', { host: 'pve', timeoutMs: 0 }],
+  ])('refuses %s', (_name, options) => {
+    expect(() => new ProxmoxClient({ ...base, ...options })).toThrow(InvalidSpecError);
+  });
+
+  it.each([
+    { type: 'token', tokenId: 'root@pam', secret: TOKEN_SECRET },
+    { type: 'token', tokenId: TOKEN_ID, secret: '' },
+    { type: 'password', username: 'root', password: PASSWORD },
+    { type: 'password', username: 'root@pam', password: '' },
+  ] as const)('refuses malformed credentials without quoting secrets: %j', (credentials) => {
+    let error: unknown;
+    try {
+      new ProxmoxClient({ host: 'pve', credentials });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(InvalidSpecError.isInstance(error)).toBe(true);
+    expect(JSON.stringify(error)).not.toContain(PASSWORD);
+    expect(JSON.stringify(error)).not.toContain(TOKEN_SECRET);
+  });
+
+  it('authHeaders gives the token header, or the cookie plus CSRF for writes', async () => {
+    await expect(tokenClient().authHeaders('GET')).resolves.toEqual({
+      authorization: `PVEAPIToken=${TOKEN_ID}=${TOKEN_SECRET}`,
+    });
+    const client = makeClient();
+    const read = await client.authHeaders('GET');
+    const write = await client.authHeaders('POST');
+    const [ticket] = [...fake.tickets.keys()] as [string];
+    expect(read).toEqual({ cookie: `PVEAuthCookie=${ticket}` });
+    expect(write).toEqual({
+      cookie: `PVEAuthCookie=${ticket}`,
+      csrfpreventiontoken: fake.tickets.get(ticket),
+    });
+    expect(fake.logins).toHaveLength(1);
   });
 });

@@ -183,7 +183,14 @@ export class ProxmoxClient {
     } catch {
       url = new URL('invalid://');
     }
-    if (url.protocol !== 'https:' || url.hostname === '' || !Number.isInteger(port)) {
+    const portValid = Number.isInteger(port) && port > 0 && port < 65536;
+    if (
+      url.protocol !== 'https:' ||
+      url.hostname === '' ||
+      url.pathname !== '/api2/json' ||
+      /[/?#@\s]/.test(options.host) ||
+      !portValid
+    ) {
       throw new InvalidSpecError(
         [
           {
@@ -198,6 +205,12 @@ export class ProxmoxClient {
     this.#baseUrl = url.href;
     this.#clock = options.clock ?? systemClock;
     this.#timeoutMs = options.timeoutMs ?? 60_000;
+    if (!(this.#timeoutMs > 0)) {
+      throw new InvalidSpecError(
+        [{ path: 'timeoutMs', message: 'must be a positive number of ms', code: 'too_small' }],
+        { subject: 'Proxmox client options' },
+      );
+    }
     this.#renewAfterMs = options.ticketRenewAfterMs ?? 60 * 60 * 1000;
     if (!(this.#renewAfterMs > 0 && this.#renewAfterMs < TICKET_LIFETIME_MS)) {
       throw new InvalidSpecError(
@@ -232,6 +245,23 @@ export class ProxmoxClient {
   /** `https://host:port/api2/json` — every request path is appended to it. */
   get baseUrl(): string {
     return this.#baseUrl;
+  }
+
+  /** The undici dispatcher (with this client's TLS trust), for calls the client does not wrap. */
+  get dispatcher(): Dispatcher {
+    return this.#dispatcher;
+  }
+
+  /**
+   * The authentication headers a request with `method` needs now: the token header, or the
+   * ticket cookie (logging in or renewing first) plus the CSRF token for writes. For endpoints the
+   * client does not wrap, such as the VNC websocket or a multipart storage upload. The values are
+   * secrets: never log them.
+   *
+   * @throws AuthenticationError when a login is needed and refused.
+   */
+  async authHeaders(method: ProxmoxMethod, signal?: AbortSignal): Promise<Record<string, string>> {
+    return (await this.#authHeaders(method, signal)).headers;
   }
 
   /** Options every error this client raises carries: provider name and secrets to scrub. */
