@@ -81,6 +81,17 @@ class FakeProxmox {
       const username = form.get('username') ?? '';
       const password = form.get('password') ?? '';
       this.logins.push({ username, password });
+      if (username === 'tfa@pam' && password === PASSWORD) {
+        replyJson(response, 200, {
+          data: {
+            username,
+            ticket: 'PVE:!tfa!tfa@pam:6000000A::c2ln',
+            CSRFPreventionToken: 'x',
+            NeedTFA: 1,
+          },
+        });
+        return;
+      }
       if (password === PASSWORD || this.tickets.has(password)) {
         const { ticket, csrf } = this.issue(username);
         replyJson(response, 200, {
@@ -280,6 +291,16 @@ describe('ticket auth', () => {
     expect(error.message).toContain('Authentication failed!');
     expect(apiRequests('/nodes')).toHaveLength(2);
     expect(fake.logins).toHaveLength(2);
+  });
+
+  it('an account that needs a second factor is an AuthenticationError pointing to tokens', async () => {
+    const client = makeClient({
+      credentials: { type: 'password', username: 'tfa@pam', password: PASSWORD },
+    });
+    const error = await failure(client.request('GET', '/version'));
+    expect(AuthenticationError.isInstance(error)).toBe(true);
+    expect(error.message).toContain('second factor');
+    expect(apiRequests('/version')).toHaveLength(0);
   });
 
   it('a refused password is an AuthenticationError that does not contain the password', async () => {

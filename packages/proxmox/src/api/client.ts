@@ -17,10 +17,11 @@ import {
   TransportError,
 } from '@hvkit/core';
 import { type Dispatcher, fetch } from 'undici';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { type ProxmoxCredentials, validateCredentials } from './credentials.js';
 import { encodeParams, expandPath, type RequestParams } from './request-encoding.js';
 import { errorFromResponse } from './response-errors.js';
+import { accessTicketSchema } from './response-schemas.js';
 import { createProxmoxDispatcher, type ProxmoxTlsOptions } from './tls.js';
 
 /** HTTP methods the Proxmox API uses. */
@@ -87,13 +88,6 @@ interface RawResponse {
   contentType: string;
   text: string;
 }
-
-const ticketSchema = z.object({
-  username: z.string(),
-  ticket: z.string().min(1),
-  CSRFPreventionToken: z.string().min(1),
-  NeedTFA: z.unknown().optional(),
-});
 
 /** Connection failures that happen before a request is written: it never reached the server. */
 const NOT_SENT_CODES = new Set([
@@ -420,8 +414,8 @@ export class ProxmoxClient {
         this.#errorOptions,
       );
     }
-    const data = this.#readEnvelope('POST', '/access/ticket', response, ticketSchema).data;
-    if (data.NeedTFA !== undefined && data.NeedTFA !== 0 && data.NeedTFA !== '0') {
+    const data = this.#readEnvelope('POST', '/access/ticket', response, accessTicketSchema).data;
+    if (data.NeedTFA === true) {
       throw new AuthenticationError(
         `Proxmox login as ${username} needs a second factor; use an API token for automation`,
         this.#errorOptions,

@@ -30,6 +30,19 @@ export {
   type ProxmoxErrorContext,
 } from './response-errors.js';
 export {
+  accessTicketSchema,
+  clusterResourceSchema,
+  nextIdSchema,
+  nodeListItemSchema,
+  optional,
+  qemuListItemSchema,
+  taskListItemSchema,
+  taskLogLineSchema,
+  taskStatusSchema,
+  upidSchema,
+  versionSchema,
+} from './response-schemas.js';
+export {
   createProxmoxDispatcher,
   fingerprintsEqual,
   normalizeFingerprint,
