@@ -19,6 +19,8 @@ export interface SimulatorFaults {
   lockTimeouts(options: { vmid?: number; times?: number }): void;
   /** Delays the next `times` (default 1) tasks of `type` (any when omitted) by `extraMs`. */
   slowTasks(options: { type?: string; extraMs: number; times?: number }): void;
+  /** The next `times` (default 1) tasks of `type` log `warnings` warnings and end `WARNINGS: n`. */
+  warnTasks(options: { type?: string; warnings: number; times?: number }): void;
   /** Invalidates every ticket issued so far; the next request with one gets the version's 401. */
   expireTickets(): void;
   /** Removes every pending rule. */
@@ -51,6 +53,7 @@ export class FaultInjector implements SimulatorFaults {
   readonly #drops: Rule<RequestMatcher>[] = [];
   readonly #locks: Rule<{ vmid?: number }>[] = [];
   readonly #slow: Rule<{ type?: string; extraMs: number }>[] = [];
+  readonly #warn: Rule<{ type?: string; warnings: number }>[] = [];
 
   constructor(readonly onExpireTickets: () => void) {}
 
@@ -72,6 +75,10 @@ export class FaultInjector implements SimulatorFaults {
     this.#slow.push({ value: options, remaining: options.times ?? 1 });
   }
 
+  warnTasks(options: { type?: string; warnings: number; times?: number }): void {
+    this.#warn.push({ value: options, remaining: options.times ?? 1 });
+  }
+
   expireTickets(): void {
     this.onExpireTickets();
   }
@@ -81,6 +88,7 @@ export class FaultInjector implements SimulatorFaults {
     this.#drops.length = 0;
     this.#locks.length = 0;
     this.#slow.length = 0;
+    this.#warn.length = 0;
   }
 
   takeDrop(method: string, path: string): boolean {
@@ -93,6 +101,10 @@ export class FaultInjector implements SimulatorFaults {
 
   takeLockTimeout(vmid: number): boolean {
     return take(this.#locks, (rule) => rule.vmid === undefined || rule.vmid === vmid) !== undefined;
+  }
+
+  takeTaskWarnings(type: string): number {
+    return take(this.#warn, (rule) => rule.type === undefined || rule.type === type)?.warnings ?? 0;
   }
 
   takeTaskDelay(type: string): number {

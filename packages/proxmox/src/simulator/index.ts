@@ -120,6 +120,7 @@ export async function startProxmoxSimulator(
     clock,
     durationMs: options.taskDurationMs ?? 50,
     extraDelay: (type) => faults.takeTaskDelay(type),
+    injectedWarnings: (type) => faults.takeTaskWarnings(type),
   });
   const context: SimulatorContext = {
     version,

@@ -38,6 +38,8 @@ export interface TaskManagerOptions {
   durationMs: number;
   /** Extra delay for the next task of a type, consumed by {@link TaskManager.start}. */
   extraDelay: (type: string) => number;
+  /** Warnings injected into the next task of a type. */
+  injectedWarnings: (type: string) => number;
 }
 
 /** Runs simulated workers and keeps their status and log. */
@@ -68,6 +70,7 @@ export class TaskManager {
     }
     const controller = new AbortController();
     const extra = this.options.extraDelay(type);
+    const injectedWarnings = this.options.injectedWarnings(type);
     let warnings = 0;
     const task: SimulatedTask = {
       upid,
@@ -101,6 +104,8 @@ export class TaskManager {
       try {
         if (extra > 0) await this.options.clock.sleep(extra, controller.signal);
         await body(context);
+        for (let index = 0; index < injectedWarnings; index++)
+          context.warn(`injected warning ${index + 1}`);
         if (controller.signal.aborted) throw new TaskError('interrupted by signal');
         exitstatus = warnings > 0 ? `WARNINGS: ${warnings}` : 'OK';
       } catch (error) {

@@ -134,7 +134,7 @@ export const qemuHandlers: HandlerTable = {
             const devices = Object.keys(config)
               .filter((key) => DISK_KEY.test(key) || NET_KEY.test(key))
               .filter((key) => key !== 'efidisk0' && key !== 'tpmstate0');
-            if (devices.length > 0) config.boot = `order=${devices.join(';')}`;
+            config.boot = devices.length > 0 ? `order=${devices.join(';')}` : ' ';
           }
           vm.config = config;
         });
@@ -203,6 +203,8 @@ export const qemuHandlers: HandlerTable = {
         context.version === '9.1' ? 'pc-i440fx-10.1+pve0' : 'pc-i440fx-9.2+pve0';
       result['running-qemu'] = qemuVersion(request);
       result.balloon = memoryMiB(vm) * 1024 * 1024;
+      result.balloon_min = Number(vm.config.balloon ?? memoryMiB(vm)) * 1024 * 1024;
+      result.shares = Number(vm.config.shares ?? 1000);
       result.freemem = Math.floor(memoryMiB(vm) * 1024 * 1024 * 0.4);
     }
     if (vm.config.lock === 'suspended') result.lock = 'suspended';
