@@ -8,6 +8,7 @@
  * | answer                                                      | error                                    | retryable |
  * | ----------------------------------------------------------- | ---------------------------------------- | --------- |
  * | 401 (any text)                                              | AuthenticationError                      | no        |
+ * | 403 `… not available with API token, need proper ticket.` | AuthenticationError                      | no        |
  * | 403 `Permission check failed (…)`                           | ProviderApiError `permission-denied`     | no        |
  * | `can't lock file '<file>' - got timeout`                    | ConflictError `locked` (`lockFile`)      | yes       |
  * | `VM is locked (<lock>)`                                     | ConflictError `locked` (`lock`)          | yes       |
@@ -24,8 +25,9 @@
  * | other 500 (a handler refused: deterministic)                | ProviderApiError                         | no        |
  * | 429, 502, 503, 504                                          | ProviderApiError                         | yes       |
  *
- * 403 is not an AuthenticationError: the credentials were accepted and lack a privilege, which a
- * new login cannot fix. Proxy failures (595–599) are transport errors, decided in the client.
+ * A 403 is not an AuthenticationError: the credentials were accepted and lack a privilege, which
+ * a new login cannot fix — except the token refusal of `allowtoken: 0` endpoints, which needs
+ * other credentials (a ticket). Proxy failures (595–599) are transport errors, decided in the client.
  */
 import {
   AuthenticationError,
@@ -142,7 +144,8 @@ export function errorFromResponse(context: ProxmoxErrorContext): HvkitError {
   const text = `${base}${errorText}`;
   const where = `Proxmox ${method} ${path} failed (HTTP ${status})`;
 
-  if (status === 401) {
+  // `allowtoken: 0` endpoints refuse a token outright: the credential kind is wrong, not a privilege.
+  if (status === 401 || (status === 403 && /need proper ticket/.test(context.message))) {
     return new AuthenticationError(`${where}: ${text}`, options);
   }
   // A 400 whose parameter error names a missing object or a clash is still that, not bad input.
