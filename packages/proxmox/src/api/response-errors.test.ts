@@ -16,6 +16,11 @@ describe('errorFromResponse', () => {
     [401, 'No ticket', { code: 'AUTHENTICATION' }],
     [
       403,
+      "Permission check failed (URI '/access/password' not available with API token, need proper ticket.",
+      { code: 'AUTHENTICATION' },
+    ],
+    [
+      403,
       'Permission check failed (/vms/100, VM.PowerMgmt)',
       { code: 'PROVIDER_API', status: 403, fault: 'permission-denied', retryable: false },
     ],
