@@ -41,9 +41,8 @@ function hex8(seconds: number): string {
 
 /** Issues and checks `PVE:` tickets and CSRF tokens (HMAC stands in for the RSA signature). */
 export class TicketAuthority {
-  readonly #secret = randomBytes(32);
-  /** Tickets issued at or before this second are rejected (fault: "expire all tickets now"). */
-  #revokedBefore = -1;
+  /** Signing key; rotated to expire every ticket at once (as a rotated pve authkey does). */
+  #secret = randomBytes(32);
 
   constructor(readonly clock: Clock) {}
 
@@ -69,7 +68,6 @@ export class TicketAuthority {
     const issued = Number.parseInt(match[3] as string, 16);
     const age = Math.floor(this.clock.now() / 1000) - issued;
     if (age < -TICKET_GRACE_S || age > TICKET_LIFETIME_S) return undefined;
-    if (issued <= this.#revokedBefore) return undefined;
     return match[2];
   }
 
@@ -85,7 +83,7 @@ export class TicketAuthority {
 
   /** Invalidates every ticket issued up to now. */
   expireAll(): void {
-    this.#revokedBefore = Math.floor(this.clock.now() / 1000);
+    this.#secret = randomBytes(32);
   }
 }
 
