@@ -196,6 +196,25 @@ describe('specToCreateParams', () => {
     expect(plan.resizes).toEqual([{ disk: 'scsi0', size: '20480M' }]);
   });
 
+  it('imports an image by its id, and needs the downloaded volume for a URL', () => {
+    const byId = specToCreateParams(
+      spec({
+        image: { kind: 'image', imageId: 'local:import/noble.qcow2' },
+        disks: [{ sizeGiB: 8 }],
+      }),
+      context,
+    );
+    expect(byId.params.scsi0).toBe(
+      'local-lvm:0,import-from=local:import/noble.qcow2,discard=on,iothread=1',
+    );
+    expect(byId.params.boot).toBe('order=scsi0');
+    const url = spec({ image: { kind: 'url', url: 'https://example.org/noble.img' } });
+    expect(() => specToCreateParams(url, context)).toThrow(TypeError);
+    expect(
+      specToCreateParams(url, { ...context, imageVolume: 'local:import/noble.img' }).params.scsi0,
+    ).toBe('local-lvm:0,import-from=local:import/noble.img,discard=on,iothread=1');
+  });
+
   it('refuses what Proxmox has no place for: NVMe, vhdx, a fifth IDE disk', () => {
     const issues = issuesOf(() =>
       specToCreateParams(
@@ -650,6 +669,7 @@ describe('changeToConfig', () => {
       running,
     );
     expect(plan.delete).toEqual(['scsi0', 'net0', 'ipconfig0']);
+    expect(plan.force).toBe(true);
     expect(plan.applied).toEqual(['removeDisks', 'removeNics']);
     let caught: unknown;
     try {
@@ -699,6 +719,8 @@ describe('changeToConfig', () => {
     expect(isHotpluggable('memory', defaults)).toBe(false);
     expect(isHotpluggable('bios', defaults)).toBe(false);
     expect(isHotpluggable('description', new Set())).toBe(true);
+    expect(isHotpluggable('ipconfig0', new Set())).toBe(true);
+    expect(isHotpluggable('sshkeys', new Set())).toBe(true);
     expect(isHotpluggable('net0', new Set())).toBe(false);
     expect(isHotpluggable('balloon', defaults, { balloon: 1024 }, 2048)).toBe(true);
     expect(isHotpluggable('balloon', defaults, { balloon: 0 }, 2048)).toBe(false);

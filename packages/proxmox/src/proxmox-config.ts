@@ -333,7 +333,10 @@ export interface CreateContext {
    * snippets). Without it, `cloudInit.userData`/`metaData`/`networkConfig` are refused.
    */
   snippetsStorage?: string | undefined;
-  /** Volume to import the boot disk from (`image` of kind `image` or `url`, once downloaded). */
+  /**
+   * Volume to import the boot disk from: the downloaded file for `image` of kind `url`, the
+   * template's disk for kind `template` (when not cloning); defaults to `imageId` for kind `image`.
+   */
   imageVolume?: string | undefined;
   /** CPUs of the target node: the cap of the hot-add maximum. */
   nodeCpuCount?: number | undefined;
@@ -471,7 +474,8 @@ function ipConfigOf(
  * cannot reach, values that cannot be written into a property string. Throws
  * `UnsupportedCapabilityError` (`guest.cloudInit`, `guest.customization`) for cloud-init documents
  * without a writable snippets storage and for a hostname other than the VM name. CPU reservations
- * and limits, disk labels and time zones come back as warnings.
+ * and limits, disk labels and time zones come back as warnings. Throws `TypeError` for an image of
+ * kind `url`, `template` or `content-library` without `context.imageVolume` (a caller bug).
  */
 export function specToCreateParams(spec: VmSpec, context: CreateContext): CreatePlan {
   const issues: SpecIssue[] = [];
@@ -589,6 +593,14 @@ export function specToCreateParams(spec: VmSpec, context: CreateContext): Create
     options.sshKeys !== undefined ||
     spec.customization !== undefined;
 
+  // Image: the caller resolves a template (clone) or a URL (download-url) before this call.
+  let imageVolume = context.imageVolume;
+  if (spec.image?.kind === 'image') imageVolume ??= spec.image.imageId;
+  else if (spec.image !== undefined && imageVolume === undefined)
+    throw new TypeError(
+      `specToCreateParams: an image of kind ${spec.image.kind} needs context.imageVolume (download or clone first)`,
+    );
+
   // Disks
   const disks = spec.disks ?? [];
   const nextIndex: Record<DriveBus, number> = { scsi: 0, virtio: 0, sata: 0, ide: 0 };
@@ -621,7 +633,7 @@ export function specToCreateParams(spec: VmSpec, context: CreateContext): Create
     diskKeys.push(key);
     const storage = disk.storage ?? defaultStorage;
     const format = diskFormat(disk.format, `${path}.format`, issues);
-    const source = disk.sourceImageId ?? (index === 0 ? context.imageVolume : undefined);
+    const source = disk.sourceImageId ?? (index === 0 ? imageVolume : undefined);
     const plan = planDiskSize(disk.sizeGiB);
     const drive: DriveConfig = {
       file: source === undefined ? `${storage}:${plan.allocateGiB}` : `${storage}:0`,
@@ -654,10 +666,10 @@ export function specToCreateParams(spec: VmSpec, context: CreateContext): Create
         details: `Proxmox disks have no label; the disk is ${key}`,
       });
   });
-  if (disks.length === 0 && context.imageVolume !== undefined) {
+  if (disks.length === 0 && imageVolume !== undefined) {
     params.scsi0 = formatDrive({
       file: `${defaultStorage}:0`,
-      'import-from': context.imageVolume,
+      'import-from': imageVolume,
       discard: 'on',
       iothread: true,
     });
@@ -915,14 +927,15 @@ function createdAtOf(config: ProxmoxConfig): string | undefined {
  */
 export function configToVm(config: ProxmoxConfig, status: ProxmoxStatus, context: VmContext): Vm {
   const template = String(config.template ?? status.template ?? '0') === '1';
-  const firmware = config.bios === undefined ? 'bios' : config.bios === 'ovmf' ? 'efi' : 'bios';
+  const firmware = config.bios === 'ovmf' ? 'efi' : 'bios';
+  const disks = disksOfConfig(config);
   const vm: Vm = {
     ref: { provider: context.provider, id: `${context.node}/${context.vmid}` },
     name: config.name === undefined ? `VM ${context.vmid}` : String(config.name),
     powerState: powerStateOf(status, config),
     template,
     ...resourcesOfConfig(config),
-    disks: disksOfConfig(config),
+    disks,
     nics: nicsOfConfig(config, context.guest, context.connectionOf),
     firmware,
     guest: context.guest ?? {
@@ -933,10 +946,7 @@ export function configToVm(config: ProxmoxConfig, status: ProxmoxStatus, context
     placement: {
       host: context.node,
       ...(context.pool === undefined ? {} : { resourcePool: context.pool }),
-      ...(() => {
-        const first = disksOfConfig(config)[0];
-        return first?.storage === undefined ? {} : { storage: first.storage };
-      })(),
+      ...(disks[0]?.storage === undefined ? {} : { storage: disks[0].storage }),
     },
     policies: context.policies ?? {},
     tags: parseTags(config.tags),
@@ -967,6 +977,11 @@ export interface ConfigChangePlan {
   params: ProxmoxParams;
   /** Keys for the `delete` parameter. */
   delete: string[];
+  /**
+   * Send `force=1` with `delete`: removed disks are destroyed instead of kept as `unusedN`
+   * (true when `removeDisks` is given).
+   */
+  force: boolean;
   /** Disks to grow (`PUT …/resize`), after the config change. */
   resizes: DiskResize[];
   /** Dotted fields Proxmox applies now (hot-plugged, or any change of a stopped VM). */
@@ -978,7 +993,7 @@ export interface ConfigChangePlan {
 
 /**
  * Options Proxmox writes straight into the config even while the VM runs (qemu-server
- * `$fast_plug_option`).
+ * `$fast_plug_option`, which also takes every cloud-init option: the guest reads those at boot).
  */
 const FAST_PLUG = new Set([
   'name',
@@ -993,11 +1008,20 @@ const FAST_PLUG = new Set([
   'migrate_downtime',
   'migrate_speed',
   'lock',
+  'cicustom',
+  'cipassword',
+  'citype',
+  'ciuser',
+  'ciupgrade',
+  'nameserver',
+  'searchdomain',
+  'sshkeys',
 ]);
 
 /**
  * Whether Proxmox applies a change of `key` to a running VM now (true) or keeps it pending
- * (false), per qemu-server vmconfig_hotplug_pending: fast-plug options always; `netN` with the
+ * (false), per qemu-server src/PVE/QemuServer.pm vmconfig_hotplug_pending: fast-plug options
+ * (including cloud-init's `ipconfigN`) always; `netN` with the
  * `network` feature; scsi/virtio disks with `disk` (never ide/sata, efidisk0, tpmstate0);
  * `vcpus` with `cpu`; `memory` with `memory`; `hotplug` unless cpu or memory are toggled; balloon
  * unless it turns the balloon device on or off; cpulimit/cpuunits; everything else pending.
@@ -1008,7 +1032,7 @@ export function isHotpluggable(
   current: ProxmoxConfig = {},
   next?: string | number,
 ): boolean {
-  if (FAST_PLUG.has(key)) return true;
+  if (FAST_PLUG.has(key) || /^ipconfig\d+$/.test(key)) return true;
   if (/^net\d+$/.test(key)) return features.has('network');
   if (/^(scsi|virtio)\d+$/.test(key)) return features.has('disk');
   if (/^unused\d+$/.test(key)) return true;
@@ -1298,7 +1322,15 @@ export function changeToConfig(
   }
   for (const key of remove) guard(issues, 'delete', () => checkPropertyValue('delete', key));
   if (issues.length > 0) throw new InvalidSpecError(issues, { subject: 'change' });
-  return { params, delete: remove, resizes, applied, pendingRestart: pending, warnings };
+  return {
+    params,
+    delete: remove,
+    force: (change.removeDisks?.length ?? 0) > 0,
+    resizes,
+    applied,
+    pendingRestart: pending,
+    warnings,
+  };
 }
 
 /**

@@ -79,7 +79,7 @@ const SHAPE_EXPECTATIONS: Record<string, Expectation> = {
   },
   'linked clone of non-template': { code: 'CONFLICT', reason: 'invalid-state' },
   'storage/format with linked clone': { code: 'PROVIDER_API' },
-  'agent not running': { code: 'CONFLICT', reason: 'invalid-state' },
+  'agent not running': { code: 'CONFLICT', reason: 'invalid-state', retryable: true },
   'agent call on stopped VM': { code: 'CONFLICT', reason: 'invalid-power-state' },
   'agent not configured': { code: 'CONFLICT', reason: 'invalid-state' },
   'reboot/suspend/resume/reset on a stopped VM (checked before forking)': {
@@ -207,11 +207,20 @@ describe('proxmoxHttpError on recorded exchanges', () => {
     expect(post.details.mayHaveTakenEffect).toBe(true);
   });
 
-  it('an unknown 500 stays a retryable ProviderApiError with the message as fault', () => {
+  it('an unknown 500 is a ProviderApiError with the message as fault, not retried', () => {
     const error = proxmoxHttpError({ status: 500, reason: 'something new', body: { data: null } });
     expect(ProviderApiError.isInstance(error)).toBe(true);
     expect((error as ProviderApiError).fault).toBe('something new');
-    expect(error.retryable).toBe(true);
+    expect(error.retryable).toBe(false);
+    expect(proxmoxHttpError({ status: 503, reason: 'Service Unavailable' }).retryable).toBe(true);
+    expect(
+      (
+        proxmoxHttpError({
+          status: 403,
+          reason: 'Permission check failed (/vms/100, VM.PowerMgmt)',
+        }) as ProviderApiError
+      ).fault,
+    ).toBe('permission-denied');
   });
 });
 
@@ -259,8 +268,13 @@ describe('classifyProxmoxMessage', () => {
   it('names the lock file of a lock timeout', () => {
     expect(
       classifyProxmoxMessage("can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout")
-        ?.details.lock,
+        ?.details.lockFile,
     ).toBe('/var/lock/qemu-server/lock-100.conf');
+  });
+
+  it('retries an agent that is not running yet, not one that is not configured', () => {
+    expect(classifyProxmoxMessage('QEMU guest agent is not running')?.retryable).toBe(true);
+    expect(classifyProxmoxMessage('No QEMU guest agent configured')?.retryable).toBe(false);
   });
 
   it('leaves unknown texts alone', () => {

@@ -47,7 +47,7 @@ const RULES: readonly Rule[] = [
     build: (match, message, context) =>
       new ConflictError('locked', message, {
         provider: context.provider,
-        details: { lock: match[1] },
+        details: { lockFile: match[1] },
       }),
   },
   {
@@ -64,7 +64,7 @@ const RULES: readonly Rule[] = [
       new ConflictError('invalid-power-state', message, { provider: context.provider }),
   },
   {
-    pattern: /\bVM (\d+) (?:is )?not running\b/,
+    pattern: /\b(?:VM|CT) \d+ (?:is )?not running\b|\bVM is (?:not )?running\b/,
     build: (_match, message, context) =>
       new ConflictError('invalid-power-state', message, { provider: context.provider }),
   },
@@ -115,15 +115,25 @@ const RULES: readonly Rule[] = [
       new ConflictError('invalid-state', message, {
         provider: context.provider,
         retryable: true,
-        details: { digestMismatch: true },
+        details: { fault: 'digest-mismatch' },
       }),
   },
   {
-    pattern: /No QEMU guest agent configured|QEMU guest agent is not running/,
+    // the agent may come up: worth another try
+    pattern: /QEMU guest agent is not running/,
     build: (_match, message, context) =>
       new ConflictError('invalid-state', message, {
         provider: context.provider,
-        details: { agent: false },
+        retryable: true,
+        details: { fault: 'agent-not-running' },
+      }),
+  },
+  {
+    pattern: /No QEMU guest agent configured/,
+    build: (_match, message, context) =>
+      new ConflictError('invalid-state', message, {
+        provider: context.provider,
+        details: { fault: 'agent-not-configured' },
       }),
   },
   {
@@ -170,6 +180,12 @@ const RULES: readonly Rule[] = [
         provider: context.provider,
         subject: 'change',
       }),
+  },
+  {
+    // anything else Proxmox says is missing
+    pattern: /'([^']+)' does not exist|does not exist/,
+    build: (match, message, context) =>
+      new NotFoundError('other', match[1] ?? '', message, { provider: context.provider }),
   },
 ];
 
@@ -233,8 +249,10 @@ function bodyOf(failure: ProxmoxHttpFailure): {
 /**
  * The core error for a failed Proxmox HTTP call: 401 → AuthenticationError; 595/596/597/599 →
  * TransportError, retryable only for GET (a POST may have taken effect: report, never repeat);
- * known texts (also inside 400 per-parameter `errors`) → their class; the rest → ProviderApiError
- * with the status, the message as `fault`, and the per-parameter errors in details.
+ * known texts (also inside 400 per-parameter `errors`) → their class; 404 → NotFoundError; the rest →
+ * ProviderApiError with the status, a `fault` (`permission-denied`, `parameter-verification`,
+ * `not-implemented`, else the message), the per-parameter errors in details, retryable only for
+ * 429/502/503/504. Details and retryability match `api/response-errors.ts`.
  */
 export function proxmoxHttpError(
   failure: ProxmoxHttpFailure,
@@ -267,10 +285,22 @@ export function proxmoxHttpError(
     const inner = classifyProxmoxMessage(text, context);
     if (inner) return inner;
   }
+  if (failure.status === 404)
+    return new NotFoundError('other', context.path ?? '', message, { provider });
+  const fault =
+    failure.status === 403
+      ? 'permission-denied'
+      : failure.status === 400 && errors
+        ? 'parameter-verification'
+        : failure.status === 501
+          ? 'not-implemented'
+          : message;
   return new ProviderApiError(message, {
     provider,
     status: failure.status,
-    fault: message,
+    fault,
+    // A 500 is a handler that refused: the same request fails the same way again.
+    retryable: [429, 502, 503, 504].includes(failure.status),
     details: {
       ...(errors === undefined ? {} : { errors }),
       ...(context.path === undefined ? {} : { path: context.path, method: context.method }),
