@@ -441,7 +441,7 @@ describe('error answers', () => {
 
     const missing = await failure(client.request('GET', '/nodes/pve/qemu/999/config'));
     expect(NotFoundError.isInstance(missing)).toBe(true);
-    expect(missing).toMatchObject({ resource: 'vm', id: '999' });
+    expect(missing).toMatchObject({ resource: 'vm', id: 'pve/999' });
 
     const locked = await failure(
       client.request('POST', '/nodes/pve/qemu/100/config', { cores: 2 }),

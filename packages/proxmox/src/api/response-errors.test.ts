@@ -74,7 +74,7 @@ describe('errorFromResponse', () => {
     [
       500,
       "Configuration file 'nodes/pve/qemu-server/999.conf' does not exist",
-      { code: 'NOT_FOUND', resource: 'vm', id: '999' },
+      { code: 'NOT_FOUND', resource: 'vm', id: 'pve/999' },
     ],
     [
       500,
@@ -96,7 +96,7 @@ describe('errorFromResponse', () => {
     [
       500,
       "Linked clone feature is not supported for 'local-lvm:vm-100-disk-0' (scsi0)",
-      { code: 'PROVIDER_API', status: 500, retryable: false },
+      { code: 'CONFLICT', reason: 'invalid-state', retryable: false },
     ],
     [503, 'Service Unavailable', { code: 'PROVIDER_API', status: 503, retryable: true }],
   ] as const)('%i %s', (status, message, expected) => {

@@ -14,10 +14,15 @@
  * | `VM is locked (<lock>)`                                     | ConflictError `locked` (`lock`)          | yes       |
  * | `VM n not running`, `already running`, `VM is running`      | ConflictError `invalid-power-state`      | no        |
  * | `QEMU guest agent is not running`                           | ConflictError `invalid-state`            | yes       |
+ * | `No QEMU guest agent configured`, start of a template, a linked clone the storage cannot make | ConflictError `invalid-state` | no |
+ * | `qga command '…' failed - got timeout`                      | TimeoutError                             | yes       |
  * | `checksum mismatch`, `file changed by other user`           | ConflictError `invalid-state`            | yes       |
  * | `… already exists …`                                        | ConflictError `already-exists`           | no        |
  * | `Configuration file '…/<vmid>.conf' does not exist`         | NotFoundError `vm`                       | no        |
- * | `snapshot/storage '<x>' does not exist`, `no such task`     | NotFoundError `snapshot`/`storage`/`task`| no        |
+ * | `unable to find configuration file for VM n on node 'x'`    | NotFoundError `vm` (`node/vmid`)         | no        |
+ * | `snapshot/storage/bridge/volume '<x>' does not exist`       | NotFoundError `snapshot`/`storage`/`network`/`image` | no |
+ * | `no such task`, `unable to parse worker upid`               | NotFoundError `task`                     | no        |
+ * | `shrinking disks is not supported`                          | InvalidSpecError (`resizeDisks`)         | no        |
  * | `hostname lookup '<node>' failed`                           | NotFoundError `host`                     | no        |
  * | other `does not exist`, HTTP 404                            | NotFoundError `other`                    | no        |
  * | 400 with `errors`                                           | ProviderApiError `parameter-verification`| no        |
@@ -34,9 +39,11 @@ import {
   ConflictError,
   type HvkitError,
   type HvkitErrorOptions,
+  InvalidSpecError,
   NotFoundError,
   ProviderApiError,
   type ResourceKind,
+  TimeoutError,
 } from '@hvkit/core';
 
 /** What the client knows about an error answer. */
@@ -61,6 +68,9 @@ const notFound =
   (resource: ResourceKind) =>
   (match: RegExpExecArray, text: string, options: HvkitErrorOptions): HvkitError =>
     new NotFoundError(resource, match[1] ?? '', text, options);
+
+const vmName = (vmid: string, node: string | undefined): string =>
+  node === undefined || node === '' ? vmid : `${node}/${vmid}`;
 
 /** Ordered: the first pattern that matches decides. */
 const CLASSIFIERS: readonly [RegExp, Classifier][] = [
@@ -87,6 +97,31 @@ const CLASSIFIERS: readonly [RegExp, Classifier][] = [
       }),
   ],
   [
+    /No QEMU guest agent configured/,
+    (_match, text, options) =>
+      new ConflictError('invalid-state', text, {
+        ...options,
+        details: { fault: 'agent-not-configured' },
+      }),
+  ],
+  [
+    /(?:qga|qmp) command '([^']+)' failed - got timeout/,
+    (_match, text, options) => new TimeoutError(text, 0, options),
+  ],
+  [
+    /you can't start a vm if it's a template/,
+    (_match, text, options) => new ConflictError('invalid-state', text, options),
+  ],
+  [
+    /you can't convert a VM to template if VM is running/,
+    (_match, text, options) => new ConflictError('invalid-power-state', text, options),
+  ],
+  [
+    /Linked clone feature is not supported for '([^']+)'/,
+    (match, text, options) =>
+      new ConflictError('invalid-state', text, { ...options, details: { volume: match[1] } }),
+  ],
+  [
     /\b(?:VM|CT) \d+ (?:is )?not running\b|\balready running\b|\bVM is (?:not )?running\b/,
     (_match, text, options) => new ConflictError('invalid-power-state', text, options),
   ],
@@ -100,11 +135,33 @@ const CLASSIFIERS: readonly [RegExp, Classifier][] = [
       }),
   ],
   [/already exists/, (_match, text, options) => new ConflictError('already-exists', text, options)],
-  [/Configuration file '(?:[^']*\/)?(\d+)\.conf' does not exist/, notFound('vm')],
+  [
+    /Configuration file '(?:nodes\/([^/']+)\/qemu-server\/|[^']*\/)?(\d+)\.conf' does not exist/,
+    (match, text, options) =>
+      new NotFoundError('vm', vmName(match[2] ?? '', match[1]), text, options),
+  ],
+  [
+    /unable to find configuration file for VM (\d+)(?: on node '([^']+)')?/,
+    (match, text, options) =>
+      new NotFoundError('vm', vmName(match[1] ?? '', match[2]), text, options),
+  ],
   [/\bsnapshot '([^']+)' does not exist/i, notFound('snapshot')],
   [/\bstorage '([^']+)' does not exist/i, notFound('storage')],
+  [/\bbridge '([^']+)' does not exist/i, notFound('network')],
+  [/\bvolume '([^']+)' does not exist/i, notFound('image')],
   [/\bhostname lookup '([^']+)' failed/, notFound('host')],
-  [/\bno such task\b/, (_match, text, options) => new NotFoundError('task', '', text, options)],
+  [
+    /\bno such task\b|unable to parse worker upid/,
+    (_match, text, options) => new NotFoundError('task', '', text, options),
+  ],
+  [
+    /shrinking disks is not supported/,
+    (_match, text, options) =>
+      new InvalidSpecError([{ path: 'resizeDisks', message: text, code: 'shrink' }], {
+        ...options,
+        subject: 'change',
+      }),
+  ],
   [
     /'([^']+)' does not exist|does not exist/,
     (match, text, options) => new NotFoundError('other', match[1] ?? '', text, options),

@@ -67,6 +67,11 @@ export interface ProxmoxSimulatorOptions {
   lockTimeoutMs?: number;
   /** Delay before answering a 401, in real ms (default 0; Proxmox waits about 3 s). */
   authFailureDelayMs?: number;
+  /**
+   * Error bodies as libpve-http-server-perl < 5.2 (PVE ≤ 8.2) wrote them: no `message` field and
+   * empty bodies for auth errors (default false: both 8.4 and 9.1 ship ≥ 5.2).
+   */
+  legacyErrorBodies?: boolean;
 }
 
 /** A running simulator. */
@@ -154,6 +159,7 @@ export async function startProxmoxSimulator(
       users,
       tokens,
       authFailureDelayMs: options.authFailureDelayMs ?? 0,
+      legacyErrorBodies: options.legacyErrorBodies ?? false,
     }),
   );
   const sockets = new Set<Socket>();

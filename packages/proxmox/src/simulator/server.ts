@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import {
   hasPrivilege,
   type Principal,
@@ -36,6 +37,8 @@ export interface DispatcherOptions {
   tokens: SimulatorToken[];
   /** Delay before every 401 (real servers wait ~3 s). */
   authFailureDelayMs: number;
+  /** Error bodies as libpve-http-server-perl < 5.2 wrote them (no `message`, empty pre-handler bodies). */
+  legacyErrorBodies: boolean;
 }
 
 function reasonPhrase(message: string): string {
@@ -52,25 +55,38 @@ function standardHeaders(response: ServerResponse): void {
   response.setHeader('Expires', date);
 }
 
-function sendJson(response: ServerResponse, status: number, reason: string, body: unknown): void {
-  const text = JSON.stringify(body);
+/** JSON answer; gzip when the client accepts it and the body exceeds 1024 bytes, as pveproxy does. */
+function sendJson(
+  response: ServerResponse,
+  status: number,
+  reason: string,
+  body: unknown,
+  acceptsGzip = false,
+): void {
+  const text = Buffer.from(JSON.stringify(body));
   standardHeaders(response);
   response.setHeader('Content-Type', 'application/json;charset=UTF-8');
-  response.setHeader('Content-Length', Buffer.byteLength(text));
+  let payload: Buffer = text;
+  if (acceptsGzip && text.length > 1024) {
+    payload = gzipSync(text);
+    response.setHeader('Content-Encoding', 'gzip');
+  }
+  response.setHeader('Content-Length', payload.length);
   response.writeHead(status, reason);
-  response.end(text);
+  response.end(payload);
 }
 
-function sendError(response: ServerResponse, error: ApiError): void {
+function sendError(response: ServerResponse, error: ApiError, legacy = false): void {
   const message = error.message.endsWith('\n') ? error.message : `${error.message}\n`;
   if (error.options.preHandler) {
+    const text = legacy ? '' : message;
     standardHeaders(response);
-    response.setHeader('Content-Length', Buffer.byteLength(message));
+    response.setHeader('Content-Length', Buffer.byteLength(text));
     response.writeHead(error.status, reasonPhrase(error.message));
-    response.end(message);
+    response.end(text);
     return;
   }
-  const body: Record<string, unknown> = { data: null, message };
+  const body: Record<string, unknown> = legacy ? { data: null } : { data: null, message };
   if (error.options.errors) body.errors = error.options.errors;
   sendJson(response, error.status, reasonPhrase(error.message), body);
 }
@@ -261,18 +277,19 @@ export function createDispatcher(options: DispatcherOptions) {
         if (failure) throw new ApiError(403, `Permission check failed (${failure})`);
       }
       const result = await handler({ context, params: values, principal: caller, upload });
+      const gzip = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
       if (result instanceof WithTotal) {
-        sendJson(response, 200, 'OK', { data: result.data, total: result.total });
+        sendJson(response, 200, 'OK', { data: result.data, total: result.total }, gzip);
       } else {
-        sendJson(response, 200, 'OK', { data: result ?? null });
+        sendJson(response, 200, 'OK', { data: result ?? null }, gzip);
       }
     } catch (error) {
       if (error instanceof ApiError) {
-        sendError(response, error);
+        sendError(response, error, options.legacyErrorBodies);
         return;
       }
       const message = error instanceof Error ? error.message : String(error);
-      sendError(response, new ApiError(500, message));
+      sendError(response, new ApiError(500, message), options.legacyErrorBodies);
     }
   }
 

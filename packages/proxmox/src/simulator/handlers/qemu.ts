@@ -144,6 +144,15 @@ export const qemuHandlers: HandlerTable = {
         const message = error instanceof Error ? error.message : String(error);
         throw new TaskError(`unable to create VM ${vmid} - ${message}`);
       }
+      if (params['ha-managed']) {
+        context.state.ha.set(`vm:${vmid}`, {
+          sid: `vm:${vmid}`,
+          type: 'vm',
+          state: 'started',
+          max_restart: 1,
+          max_relocate: 1,
+        });
+      }
       if (params.start) {
         await task.work();
         markRunning(context, vm);
