@@ -161,6 +161,11 @@ const CARRIERS = fc.oneof(
     (secret) => `fetch https://admin:${secret}@vcenter.example/sdk failed`,
   ),
   carrier(
+    'URL token as the whole userinfo',
+    fc.string({ unit: fc.constantFrom(...ALNUM, '_', '-'), minLength: 20, maxLength: 60 }),
+    (secret) => `git clone https://${secret}@git.example/ops/infra.git failed`,
+  ),
+  carrier(
     'OpenSSH private key',
     fc.array(secretFrom(BASE64), { minLength: 1, maxLength: 4 }).map((lines) => lines.join('\n')),
     (secret) =>

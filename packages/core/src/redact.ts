@@ -44,6 +44,9 @@ const SECRET_PATTERNS: readonly [RegExp, string][] = [
   ],
   // user:password@ in URLs.
   [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@]+:)[^\s/@]+@/gi, `$1${REDACTED}@`],
+  // A token used as the whole userinfo (`https://<token>@host`): 20 or more token characters, a
+  // length no ordinary user name reaches.
+  [/(\b[a-z][a-z0-9+.-]*:\/\/)[A-Za-z0-9_~.%-]{20,}@/gi, `$1${REDACTED}@`],
 ];
 
 /** Options for {@link redactString} and {@link redact}. */
