@@ -210,6 +210,54 @@ describe.each(['8.4', '9.1'] as const)('schema validation (PVE %s)', (version) =
   it('successful answers use the exact content type and server headers', async () => {
     const exchange = await client.request('GET', '/version');
     expect(exchange.contentType).toBe('application/json;charset=UTF-8');
+    expect(exchange.headers).toMatchObject({
+      server: 'pve-api-daemon/3.0',
+      'cache-control': 'max-age=0',
+      pragma: 'no-cache',
+    });
+    expect(exchange.headers.expires).toBe(exchange.headers.date);
+  });
+});
+
+describe('legacy error bodies (libpve-http-server-perl < 5.2)', () => {
+  it('omit "message" and leave pre-handler bodies empty', async () => {
+    const simulator = await startProxmoxSimulator({ legacyErrorBodies: true });
+    const client = new SimulatorTestClient(simulator);
+    try {
+      const unauthenticated = await client.request('GET', '/version');
+      expect([unauthenticated.status, unauthenticated.text]).toEqual([401, '']);
+      await client.login();
+      const invalid = await client.request('GET', '/cluster/nextid', { vmid: 99 });
+      expect(invalid.body).toEqual({
+        data: null,
+        errors: { vmid: 'invalid format - value does not look like a valid VM ID\n' },
+      });
+    } finally {
+      await client.close();
+      await simulator.close();
+    }
+  });
+});
+
+describe('gzip', () => {
+  it('compresses bodies over 1024 bytes when the client accepts gzip', async () => {
+    const simulator = await startProxmoxSimulator();
+    const client = new SimulatorTestClient(simulator);
+    try {
+      await client.login();
+      const exchange = await client.request(
+        'GET',
+        '/cluster/resources',
+        {},
+        { headers: { 'accept-encoding': 'gzip' } },
+      );
+      expect(exchange.status).toBe(200);
+      expect(exchange.headers['content-encoding']).toBe('gzip');
+      expect((exchange.body as { data: unknown[] }).data.length).toBeGreaterThan(3);
+    } finally {
+      await client.close();
+      await simulator.close();
+    }
   });
 });
 

@@ -6,6 +6,7 @@ export interface Exchange {
   status: number;
   reason: string;
   contentType: string | null;
+  headers: Record<string, string>;
   text: string;
   /** Parsed JSON body, or undefined when the body is not JSON. */
   body: unknown;
@@ -101,6 +102,7 @@ export class SimulatorTestClient {
       status: response.status,
       reason: response.statusText,
       contentType: response.headers.get('content-type'),
+      headers: Object.fromEntries(response.headers.entries()),
       text,
       body: parsed,
     };
