@@ -184,6 +184,22 @@ describe.each(['8.4', '9.1'] as const)('schema validation (PVE %s)', (version) =
     ).toEqual({ 'checksum-algorithm': "missing property - 'checksum' requires this property" });
   });
 
+  it('parameters follow the version: nets-host-mtu on start exists only in PVE 9.1', async () => {
+    const exchange = await client.request('POST', '/nodes/pve1/qemu/100/status/start', {
+      'nets-host-mtu': 'net0=1500',
+    });
+    if (version === '8.4') {
+      expect(errorsOf(exchange)).toEqual({
+        'nets-host-mtu':
+          'property is not defined in schema and the schema does not allow additional properties',
+      });
+    } else {
+      expect(exchange.status).toBe(200);
+      await client.waitTask((exchange.body as { data: string }).data);
+      await client.run('POST', '/nodes/pve1/qemu/100/status/stop');
+    }
+  });
+
   it('unknown paths and methods answer 501 "Method ... not implemented"', async () => {
     const exchange = await client.request('GET', '/nodes/pve1/lxc');
     expect(exchange.status).toBe(501);

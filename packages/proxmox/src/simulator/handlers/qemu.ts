@@ -1,3 +1,4 @@
+import { hasPrivilege } from '../auth.js';
 import { DISK_KEY, NET_KEY } from '../config-file.js';
 import {
   checkLock,
@@ -9,7 +10,7 @@ import {
   loadVm,
 } from '../context.js';
 import { allocateDrive, normalizeNet, precheckDrive, referencedVolume } from '../devices.js';
-import { die, TaskError } from '../errors.js';
+import { ApiError, die, TaskError } from '../errors.js';
 import type { VmState } from '../state.js';
 import { bootDiskBytes, cpuCount, markRunning, memoryMiB, uptimeSeconds } from './vm-runtime.js';
 
@@ -81,6 +82,7 @@ export const qemuHandlers: HandlerTable = {
     const node = checkNode(request);
     return [...request.context.state.vms.values()]
       .filter((vm) => vm.node === node)
+      .filter(() => hasPrivilege(request.principal, 'VM.Audit'))
       .map((vm) => vmSummary(request, vm));
   },
 
@@ -88,6 +90,10 @@ export const qemuHandlers: HandlerTable = {
     const node = checkNode(request);
     const { context, params } = request;
     const vmid = Number(params.vmid);
+    // The schema says user 'all'; create_vm checks VM.Allocate itself (qemu-server Qemu.pm).
+    if (!hasPrivilege(request.principal, 'VM.Allocate')) {
+      throw new ApiError(403, `Permission check failed (/vms/${vmid}, VM.Allocate)`);
+    }
     const existing = context.state.vms.get(vmid);
     if (existing) {
       throw die(
