@@ -17,6 +17,10 @@ const targetDir = join(here, '../packages/proxmox/src/simulator/schema');
 /** The endpoints the simulator serves (method + path template, as in the official schema). */
 export const SERVED_ENDPOINTS = [
   'POST /access/ticket',
+  'GET /access/permissions',
+  'GET /pools',
+  'GET /pools/{poolid}',
+  'GET /nodes/{node}/network',
   'GET /version',
   'GET /nodes',
   'GET /nodes/{node}/status',
@@ -54,6 +58,10 @@ export const SERVED_ENDPOINTS = [
   'POST /nodes/{node}/qemu/{vmid}/migrate',
   'POST /nodes/{node}/qemu/{vmid}/vncproxy',
   'GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces',
+  'POST /nodes/{node}/qemu/{vmid}/agent/ping',
+  'GET /nodes/{node}/qemu/{vmid}/agent/info',
+  'GET /nodes/{node}/qemu/{vmid}/agent/get-osinfo',
+  'GET /nodes/{node}/qemu/{vmid}/agent/get-host-name',
   'GET /nodes/{node}/qemu/{vmid}/rrddata',
   'GET /nodes/{node}/storage',
   'GET /nodes/{node}/storage/{storage}/content',

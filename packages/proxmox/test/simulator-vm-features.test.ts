@@ -435,4 +435,68 @@ describe.each(['8.4', '9.1'] as const)('VM features (PVE %s)', (version) => {
       pveversion: expect.stringMatching(`^pve-manager/${version}`),
     });
   });
+
+  it('pools: create into a pool, list members; an unknown pool is refused', async () => {
+    expect(
+      (await client.request('POST', '/nodes/pve1/qemu', { vmid: nextVmid, pool: 'nope' })).reason,
+    ).toBe("pool 'nope' does not exist");
+    const vmid = await createVm({ pool: 'hvkit', name: 'pooled' });
+    expect(await client.data('GET', '/pools')).toEqual([{ poolid: 'hvkit' }]);
+    const pool = await client.data<{ members: Array<{ id: string; vmid: number }> }>(
+      'GET',
+      '/pools/hvkit',
+    );
+    expect(pool.members.map((member) => member.id)).toContain(`qemu/${vmid}`);
+    const resources = await client.data<Array<{ vmid?: number; pool?: string }>>(
+      'GET',
+      '/cluster/resources',
+      { type: 'vm' },
+    );
+    expect(resources.find((item) => item.vmid === vmid)?.pool).toBe('hvkit');
+  });
+
+  it('node networks list the bridges; /access/permissions lists the caller privileges', async () => {
+    const bridges = await client.data<Array<{ iface: string; type: string }>>(
+      'GET',
+      '/nodes/pve1/network',
+      { type: 'any_bridge' },
+    );
+    expect(bridges.map((item) => item.iface)).toEqual(['vmbr0', 'vmbr1']);
+    const permissions = await client.data<Record<string, Record<string, number>>>(
+      'GET',
+      '/access/permissions',
+    );
+    expect(permissions['/']).toMatchObject({ 'VM.Allocate': 1, 'Datastore.AllocateSpace': 1 });
+  });
+
+  it('guest agent ping, info, osinfo and host name', async () => {
+    const vmid = await createVm({ agent: 1, name: 'agent-host' });
+    expect((await client.request('POST', `/nodes/pve1/qemu/${vmid}/agent/ping`)).reason).toBe(
+      `VM ${vmid} is not running`,
+    );
+    await client.run('POST', `/nodes/pve1/qemu/${vmid}/status/start`);
+    expect(await client.data('POST', `/nodes/pve1/qemu/${vmid}/agent/ping`)).toEqual({
+      result: {},
+    });
+    expect(await client.data('GET', `/nodes/pve1/qemu/${vmid}/agent/get-host-name`)).toEqual({
+      result: { 'host-name': 'agent-host' },
+    });
+    const osinfo = await client.data<{ result: { id: string } }>(
+      'GET',
+      `/nodes/pve1/qemu/${vmid}/agent/get-osinfo`,
+    );
+    expect(osinfo.result.id).toBe('ubuntu');
+    const info = await client.data<{ result: { supported_commands: Array<{ name: string }> } }>(
+      'GET',
+      `/nodes/pve1/qemu/${vmid}/agent/info`,
+    );
+    expect(info.result.supported_commands.map((command) => command.name)).toContain(
+      'guest-network-get-interfaces',
+    );
+    simulator.state.setAgent(vmid, { mode: 'timeout' });
+    expect((await client.request('POST', `/nodes/pve1/qemu/${vmid}/agent/ping`)).reason).toBe(
+      `VM ${vmid} qga command 'guest-ping' failed - got timeout`,
+    );
+    await client.run('POST', `/nodes/pve1/qemu/${vmid}/status/stop`);
+  });
 });

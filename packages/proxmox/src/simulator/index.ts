@@ -32,6 +32,7 @@ export type {
   AgentBehaviour,
   AgentInterface,
   HaResource,
+  PoolState,
   SimulatorState,
   SnapshotInfo,
   StorageDefinition,
@@ -59,6 +60,8 @@ export interface ProxmoxSimulatorOptions {
   clock?: Clock;
   /** Storage definitions (default `local` dir for iso/vztmpl/import/snippets, `local-lvm` lvmthin). */
   storage?: StorageDefinition[];
+  /** Resource pools (default `['hvkit']`). */
+  pools?: string[];
   /** Bridges present on every node (default `['vmbr0', 'vmbr1']`). */
   bridges?: string[];
   /** Work time of each task in ms on the clock (default 50). */
@@ -121,6 +124,8 @@ export async function startProxmoxSimulator(
     options.storage ?? DEFAULT_STORAGE,
     options.bridges ?? ['vmbr0', 'vmbr1'],
   );
+  for (const poolid of options.pools ?? ['hvkit'])
+    state.pools.set(poolid, { poolid, vms: new Set() });
   const tasks = new TaskManager({
     clock,
     durationMs: options.taskDurationMs ?? 50,

@@ -42,7 +42,15 @@ export interface SnapshotInfo {
 
 /** What the guest agent answers, set per VM through {@link SimulatorState.setAgent}. */
 export type AgentBehaviour =
-  | { mode: 'interfaces'; interfaces?: AgentInterface[] }
+  | {
+      mode: 'interfaces';
+      /** Interfaces to report (default: lo plus one per NIC, with ipconfigN's static address). */
+      interfaces?: AgentInterface[];
+      /** `guest-get-osinfo` result (default: an Ubuntu 24.04 guest). */
+      osinfo?: Record<string, string>;
+      /** `guest-get-host-name` (default: the VM name). */
+      hostname?: string;
+    }
   | { mode: 'not-running' }
   | { mode: 'timeout' };
 
@@ -69,6 +77,14 @@ export interface VmState extends ConfigFile {
   agent: AgentBehaviour;
 }
 
+/** A resource pool (`/pools`). */
+export interface PoolState {
+  poolid: string;
+  comment?: string;
+  /** VMIDs in the pool. */
+  vms: Set<number>;
+}
+
 /** An HA resource (`/cluster/ha/resources`). */
 export interface HaResource {
   sid: string;
@@ -86,6 +102,7 @@ export class SimulatorState {
   readonly vms = new Map<number, VmState>();
   readonly volumes = new Map<string, Volume>();
   readonly ha = new Map<string, HaResource>();
+  readonly pools = new Map<string, PoolState>();
   #macCounter = 0;
   #uuidCounter = 0;
 

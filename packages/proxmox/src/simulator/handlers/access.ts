@@ -52,9 +52,28 @@ const FULL_CAPABILITIES = {
   mapping: { 'Mapping.Audit': 1, 'Mapping.Modify': 1, 'Mapping.Use': 1, 'Permissions.Modify': 1 },
 };
 
-/** Builds `/access/ticket` over the simulator's users. */
+/** Every privilege the simulator knows (what `all` expands to). */
+const ALL_PRIVILEGES = [
+  ...new Set([
+    ...Object.values(FULL_CAPABILITIES).flatMap((area) => Object.keys(area)),
+    'Pool.Allocate',
+    'Pool.Audit',
+    'VM.GuestAgent.Audit',
+    'VM.GuestAgent.Unrestricted',
+  ]),
+].sort();
+
+/** Builds `/access/ticket` and `/access/permissions` over the simulator's users. */
 export function accessHandlers(users: SimulatorUser[], _tokens: SimulatorToken[]): HandlerTable {
   return {
+    'GET /access/permissions': (request) => {
+      const { principal, params } = request;
+      const privileges =
+        principal.privileges === 'all' ? ALL_PRIVILEGES : [...principal.privileges].sort();
+      const path = params.path === undefined ? '/' : String(params.path);
+      return { [path]: Object.fromEntries(privileges.map((privilege) => [privilege, 1])) };
+    },
+
     'POST /access/ticket': (request) => {
       const { params, context } = request;
       const name = String(params.username);

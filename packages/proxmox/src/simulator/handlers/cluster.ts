@@ -136,6 +136,8 @@ export const clusterHandlers: HandlerTable = {
         };
         if (vm.config.tags) entry.tags = vm.config.tags;
         if (vm.config.lock) entry.lock = vm.config.lock;
+        for (const pool of context.state.pools.values())
+          if (pool.vms.has(vm.vmid)) entry.pool = pool.poolid;
         const ha = context.state.ha.get(`vm:${vm.vmid}`);
         if (ha) entry.hastate = ha.state;
         result.push(entry);
@@ -182,6 +184,70 @@ export const clusterHandlers: HandlerTable = {
       return String(vmid);
     }
     return String(state.nextFreeVmid());
+  },
+
+  'GET /pools': (request) => {
+    const { context, params } = request;
+    return [...context.state.pools.values()]
+      .filter((pool) => params.poolid === undefined || pool.poolid === params.poolid)
+      .map((pool) => ({
+        poolid: pool.poolid,
+        ...(pool.comment !== undefined ? { comment: pool.comment } : {}),
+      }));
+  },
+
+  'GET /pools/{poolid}': (request) => {
+    const { context, params } = request;
+    const pool = context.state.pools.get(String(params.poolid));
+    if (!pool) throw die(`pool '${params.poolid}' does not exist`);
+    const members = [...pool.vms]
+      .map((vmid) => context.state.vms.get(vmid))
+      .filter((vm) => vm !== undefined)
+      .map((vm) => ({
+        id: `qemu/${vm.vmid}`,
+        type: 'qemu',
+        vmid: vm.vmid,
+        node: vm.node,
+        name: vm.config.name ?? `VM ${vm.vmid}`,
+        status: vm.status,
+        template: vm.config.template === '1' ? 1 : 0,
+      }));
+    return { ...(pool.comment !== undefined ? { comment: pool.comment } : {}), members };
+  },
+
+  'GET /nodes/{node}/network': (request) => {
+    checkNode(request);
+    const type = request.params.type === undefined ? undefined : String(request.params.type);
+    const bridges = request.context.state.bridges.map((bridge, index) => ({
+      iface: bridge,
+      type: 'bridge',
+      active: 1,
+      autostart: 1,
+      method: index === 0 ? 'static' : 'manual',
+      method6: 'manual',
+      families: ['inet'],
+      bridge_ports: `eno${index + 1}`,
+      bridge_stp: 'off',
+      bridge_fd: '0',
+      priority: index + 3,
+      ...(index === 0
+        ? { address: '192.0.2.10', netmask: '24', cidr: '192.0.2.10/24', gateway: '192.0.2.1' }
+        : {}),
+    }));
+    const ports = request.context.state.bridges.map((_bridge, index) => ({
+      iface: `eno${index + 1}`,
+      type: 'eth',
+      active: 1,
+      exists: 1,
+      method: 'manual',
+      method6: 'manual',
+      families: ['inet'],
+      priority: index + 1,
+    }));
+    if (type === undefined) return [...ports, ...bridges];
+    if (type === 'bridge' || type === 'any_bridge' || type === 'any_local_bridge') return bridges;
+    if (type === 'eth') return ports;
+    return [];
   },
 
   'GET /cluster/ha/resources': (request) => {

@@ -65,6 +65,8 @@ export const qemuCloneHandlers: HandlerTable = {
       throw die(`storage '${params.storage}' does not exist`);
     }
     if (state.vms.has(newid)) throw die(`unable to create VM ${newid}: config file already exists`);
+    const pool = params.pool === undefined ? undefined : state.pools.get(String(params.pool));
+    if (params.pool !== undefined && !pool) throw die(`pool '${params.pool}' does not exist`);
     const target: VmState = {
       vmid: newid,
       node: targetNode,
@@ -78,6 +80,7 @@ export const qemuCloneHandlers: HandlerTable = {
       agent: { mode: 'interfaces' },
     };
     state.vms.set(newid, target);
+    pool?.vms.add(newid);
     return forkWorker(request, 'qmclone', String(source.vmid), async (task) => {
       const created: string[] = [];
       try {
@@ -149,6 +152,7 @@ export const qemuCloneHandlers: HandlerTable = {
       } catch (error) {
         for (const volid of created) state.removeVolume(targetNode, volid);
         state.vms.delete(newid);
+        pool?.vms.delete(newid);
         const message = error instanceof Error ? error.message : String(error);
         throw new TaskError(`clone failed: ${message}`);
       }

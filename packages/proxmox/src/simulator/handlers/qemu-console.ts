@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { forkWorker, type HandlerTable, loadVm } from '../context.js';
+import { forkWorker, type HandlerRequest, type HandlerTable, loadVm } from '../context.js';
 import { parseNet } from '../devices.js';
 import { die } from '../errors.js';
-import type { AgentInterface } from '../state.js';
+import type { AgentInterface, VmState } from '../state.js';
 
 const RRD_STEP_S: Record<string, number> = {
   hour: 60,
@@ -12,6 +12,29 @@ const RRD_STEP_S: Record<string, number> = {
   year: 604800,
   decade: 6048000,
 };
+
+const AGENT_COMMANDS = [
+  'guest-ping',
+  'guest-info',
+  'guest-get-osinfo',
+  'guest-get-host-name',
+  'guest-network-get-interfaces',
+  'guest-fsfreeze-freeze',
+  'guest-fsfreeze-thaw',
+  'guest-shutdown',
+];
+
+/** The agent checks of qemu-server Agent.pm: configured, VM running, agent answering. */
+function agentVm(request: HandlerRequest, command: string): VmState {
+  const vm = loadVm(request);
+  const agent = vm.config.agent;
+  if (!agent || !/(?:^|enabled=)1/.test(agent)) throw die('No QEMU guest agent configured');
+  if (vm.status !== 'running') throw die(`VM ${vm.vmid} is not running`);
+  if (vm.agent.mode === 'not-running') throw die('QEMU guest agent is not running');
+  if (vm.agent.mode === 'timeout')
+    throw die(`VM ${vm.vmid} qga command '${command}' failed - got timeout`);
+  return vm;
+}
 
 export const qemuConsoleHandlers: HandlerTable = {
   'POST /nodes/{node}/qemu/{vmid}/vncproxy': (request) => {
@@ -41,15 +64,51 @@ export const qemuConsoleHandlers: HandlerTable = {
     return result;
   },
 
+  'POST /nodes/{node}/qemu/{vmid}/agent/ping': (request) => {
+    agentVm(request, 'guest-ping');
+    return { result: {} };
+  },
+
+  'GET /nodes/{node}/qemu/{vmid}/agent/info': (request) => {
+    agentVm(request, 'guest-info');
+    return {
+      result: {
+        version: '8.2.2',
+        supported_commands: AGENT_COMMANDS.map((name) => ({
+          name,
+          enabled: true,
+          'success-response': true,
+        })),
+      },
+    };
+  },
+
+  'GET /nodes/{node}/qemu/{vmid}/agent/get-osinfo': (request) => {
+    const vm = agentVm(request, 'guest-get-osinfo');
+    const custom = vm.agent.mode === 'interfaces' ? vm.agent.osinfo : undefined;
+    return {
+      result: custom ?? {
+        id: 'ubuntu',
+        name: 'Ubuntu',
+        'pretty-name': 'Ubuntu 24.04.1 LTS',
+        version: '24.04.1 LTS (Noble Numbat)',
+        'version-id': '24.04',
+        'kernel-release': '6.8.0-45-generic',
+        'kernel-version': '#45-Ubuntu SMP PREEMPT_DYNAMIC',
+        machine: 'x86_64',
+      },
+    };
+  },
+
+  'GET /nodes/{node}/qemu/{vmid}/agent/get-host-name': (request) => {
+    const vm = agentVm(request, 'guest-get-host-name');
+    const custom = vm.agent.mode === 'interfaces' ? vm.agent.hostname : undefined;
+    return { result: { 'host-name': custom ?? vm.config.name ?? `vm${vm.vmid}` } };
+  },
+
   'GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces': (request) => {
-    const vm = loadVm(request);
-    const agent = vm.config.agent;
-    if (!agent || !/(?:^|enabled=)1/.test(agent)) throw die('No QEMU guest agent configured');
-    if (vm.status !== 'running') throw die(`VM ${vm.vmid} is not running`);
-    if (vm.agent.mode === 'not-running') throw die('QEMU guest agent is not running');
-    if (vm.agent.mode === 'timeout') {
-      throw die(`VM ${vm.vmid} qga command 'guest-network-get-interfaces' failed - got timeout`);
-    }
+    const vm = agentVm(request, 'guest-network-get-interfaces');
+    if (vm.agent.mode !== 'interfaces') throw die('QEMU guest agent is not running');
     const result: AgentInterface[] = vm.agent.interfaces ?? [
       {
         name: 'lo',

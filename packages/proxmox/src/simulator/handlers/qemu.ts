@@ -101,6 +101,9 @@ export const qemuHandlers: HandlerTable = {
       );
     }
     if (params.archive !== undefined) throw die('restore is not supported by the simulator');
+    const pool =
+      params.pool === undefined ? undefined : context.state.pools.get(String(params.pool));
+    if (params.pool !== undefined && !pool) throw die(`pool '${params.pool}' does not exist`);
     const requested: Record<string, string> = {};
     for (const [key, value] of Object.entries(params)) {
       if (!CREATE_META.has(key)) requested[key] = String(value);
@@ -120,6 +123,7 @@ export const qemuHandlers: HandlerTable = {
       agent: { mode: 'interfaces' },
     };
     context.state.vms.set(vmid, vm);
+    pool?.vms.add(vmid);
     return forkWorker(request, 'qmcreate', String(vmid), async (task) => {
       const created: string[] = [];
       try {
@@ -147,6 +151,7 @@ export const qemuHandlers: HandlerTable = {
       } catch (error) {
         for (const volume of created) context.state.removeVolume(node, volume);
         context.state.vms.delete(vmid);
+        pool?.vms.delete(vmid);
         const message = error instanceof Error ? error.message : String(error);
         throw new TaskError(`unable to create VM ${vmid} - ${message}`);
       }
@@ -196,6 +201,7 @@ export const qemuHandlers: HandlerTable = {
           task.log(`  Logical volume "${volid.split(':')[1]}" successfully removed.`);
         }
         context.state.vms.delete(vm.vmid);
+        for (const pool of context.state.pools.values()) pool.vms.delete(vm.vmid);
         if (params.purge) context.state.ha.delete(sid);
       });
     });
