@@ -282,6 +282,12 @@ describe.each(['8.4', '9.1'] as const)('VM features (PVE %s)', (version) => {
     await client.run('POST', `/nodes/pve1/qemu/${vmid}/snapshot/s1/rollback`);
     expect(await config(vmid)).toMatchObject({ cores: 1, parent: 's1' });
     expect((await config(vmid, { snapshot: 's2' })).cores).toBe(2);
+    const section = await client.data<Record<string, unknown>>(
+      'GET',
+      `/nodes/pve1/qemu/${vmid}/snapshot/s2/config`,
+    );
+    expect(typeof section.snaptime).toBe('number');
+    expect(section.cores).toBe(2);
     await client.run('DELETE', `/nodes/pve1/qemu/${vmid}/snapshot/s1`);
     const after = await client.data<Array<Record<string, unknown>>>(
       'GET',

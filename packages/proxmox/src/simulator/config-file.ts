@@ -68,6 +68,7 @@ export function typeConfigValue(
   key: string,
   value: string,
 ): string | number {
+  if (key === 'snaptime' && /^\d+$/.test(value)) return Number(value);
   const schema = lookupProperty(properties, key);
   if ((schema?.type === 'integer' || schema?.type === 'boolean') && /^-?\d+$/.test(value)) {
     return Number(value);

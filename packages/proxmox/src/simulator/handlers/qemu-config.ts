@@ -87,7 +87,7 @@ function splitList(value: unknown): string[] {
         .filter(Boolean);
 }
 
-function typedConfig(
+export function typedConfig(
   request: HandlerRequest,
   config: Record<string, string>,
 ): Record<string, unknown> {

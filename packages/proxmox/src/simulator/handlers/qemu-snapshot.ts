@@ -2,6 +2,7 @@ import { configDigest, DISK_KEY } from '../config-file.js';
 import { checkLock, checkLockInTask, forkWorker, type HandlerTable, loadVm } from '../context.js';
 import { die, TaskError } from '../errors.js';
 import type { VmState } from '../state.js';
+import { typedConfig } from './qemu-config.js';
 import { markRunning, markStopped } from './vm-runtime.js';
 
 /** Config keys never copied into a snapshot section. */
@@ -94,7 +95,7 @@ export const qemuSnapshotHandlers: HandlerTable = {
   'GET /nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config': (request) => {
     const vm = loadVm(request);
     const { section } = loadSnapshot(vm, String(request.params.snapname));
-    return { ...section.config, digest: configDigest(vm) };
+    return { ...typedConfig(request, section.config), digest: configDigest(vm) };
   },
 
   'PUT /nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config': async (request) => {

@@ -188,6 +188,15 @@ export const qemuHandlers: HandlerTable = {
     return forkWorker(request, 'qmdestroy', String(vm.vmid), async (task) => {
       await context.locks.run(vm.vmid, async () => {
         await task.work();
+        if (vm.config.template === '1') {
+          for (const volid of vmVolumes(request, vm)) {
+            const used = [...context.state.volumes.values()].some(
+              (volume) => volume.base === volid,
+            );
+            if (used)
+              throw new TaskError(`base volume '${volid}' is still in use by linked cloned`);
+          }
+        }
         const volumes = new Set(vmVolumes(request, vm));
         if (params['destroy-unreferenced-disks'] !== 0) {
           for (const volume of context.state.volumes.values()) {
