@@ -170,6 +170,7 @@ function compactReturns(returns: Json): Json {
     if (!schema || typeof schema !== 'object' || Array.isArray(schema)) return null;
     const result: Record<string, Json> = {};
     if (schema.type !== undefined) result.type = schema.type;
+    if (schema.optional) result.optional = 1;
     if (
       schema.properties &&
       typeof schema.properties === 'object' &&

@@ -7,7 +7,7 @@ describe.each(['8.4', '9.1'] as const)('simulator lifecycle (PVE %s)', (version)
   let client: SimulatorTestClient;
 
   beforeAll(async () => {
-    simulator = await startProxmoxSimulator({ version, taskDurationMs: 5 });
+    simulator = await startProxmoxSimulator({ version, taskDurationMs: 5, verifyReturns: true });
     client = new SimulatorTestClient(simulator);
     expect((await client.login()).status).toBe(200);
   });

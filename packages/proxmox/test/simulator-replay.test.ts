@@ -768,6 +768,7 @@ describe.each(['8.4', '9.1'] as const)('replay of real samples against PVE %s', 
           rootPassword: 'secret',
           tokens: [TOKEN],
           taskDurationMs: 5,
+          verifyReturns: true,
           ...(clock ? { clock } : {}),
         });
         const client = new SimulatorTestClient(simulator);

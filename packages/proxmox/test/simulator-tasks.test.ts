@@ -58,7 +58,7 @@ describe.each(['8.4', '9.1'] as const)('tasks (PVE %s)', (version) => {
   let client: SimulatorTestClient;
 
   beforeAll(async () => {
-    simulator = await startProxmoxSimulator({ version, taskDurationMs: 5 });
+    simulator = await startProxmoxSimulator({ version, taskDurationMs: 5, verifyReturns: true });
     client = new SimulatorTestClient(simulator);
     await client.login();
     await client.run('POST', '/nodes/pve1/qemu', { vmid: 100, scsi0: 'local-lvm:1' });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ProxmoxSimulator, startProxmoxSimulator } from '../src/simulator/index.js';
+import { checkReturns } from '../src/simulator/returns-check.js';
 import { type Exchange, SimulatorTestClient } from '../src/simulator/testing/client.js';
 import { validateParameters } from '../src/simulator/validate.js';
 
@@ -18,7 +19,7 @@ describe.each(['8.4', '9.1'] as const)('schema validation (PVE %s)', (version) =
   let client: SimulatorTestClient;
 
   beforeAll(async () => {
-    simulator = await startProxmoxSimulator({ version, taskDurationMs: 1 });
+    simulator = await startProxmoxSimulator({ version, taskDurationMs: 1, verifyReturns: true });
     client = new SimulatorTestClient(simulator);
     await client.login();
     await client.run('POST', '/nodes/pve1/qemu', { vmid: 100, scsi0: 'local-lvm:1' });
@@ -274,6 +275,29 @@ describe('gzip', () => {
       await client.close();
       await simulator.close();
     }
+  });
+});
+
+describe('the returns self-check', () => {
+  it('accepts Perl-loose integers and flags missing required keys and wrong structure', () => {
+    expect(checkReturns({ type: 'integer' }, '100')).toEqual([]);
+    expect(checkReturns({ type: 'string' }, null)).toEqual(['data is null, schema says string']);
+    expect(checkReturns({ type: 'string', optional: 1 }, null)).toEqual([]);
+    expect(
+      checkReturns(
+        {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { vmid: { type: 'integer' }, name: { type: 'string', optional: 1 } },
+          },
+        },
+        [{ name: 'x' }],
+      ),
+    ).toEqual(['data[0].vmid missing']);
+    expect(
+      checkReturns({ type: 'object', properties: { ha: { type: 'object' } } }, { ha: 'x' }),
+    ).toEqual(['data.ha is string, schema says object']);
   });
 });
 

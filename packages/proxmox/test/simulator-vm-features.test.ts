@@ -18,7 +18,7 @@ describe.each(['8.4', '9.1'] as const)('VM features (PVE %s)', (version) => {
     client.data<Config>('GET', `/nodes/${node}/qemu/${vmid}/config`, parameters);
 
   beforeAll(async () => {
-    simulator = await startProxmoxSimulator({ version, taskDurationMs: 2 });
+    simulator = await startProxmoxSimulator({ version, taskDurationMs: 2, verifyReturns: true });
     client = new SimulatorTestClient(simulator);
     await client.login();
   });

@@ -75,6 +75,11 @@ export interface ProxmoxSimulatorOptions {
    * empty bodies for auth errors (default false: both 8.4 and 9.1 ship ≥ 5.2).
    */
   legacyErrorBodies?: boolean;
+  /**
+   * Check every answer against the endpoint's `returns` schema and answer 500 naming the
+   * mismatch (default false; the simulator's own tests turn it on).
+   */
+  verifyReturns?: boolean;
 }
 
 /** A running simulator. */
@@ -165,6 +170,7 @@ export async function startProxmoxSimulator(
       tokens,
       authFailureDelayMs: options.authFailureDelayMs ?? 0,
       legacyErrorBodies: options.legacyErrorBodies ?? false,
+      verifyReturns: options.verifyReturns ?? false,
     }),
   );
   const sockets = new Set<Socket>();

@@ -23,6 +23,7 @@ import {
   parseMultipart,
   readBody,
 } from './request-parsing.js';
+import { checkReturns } from './returns-check.js';
 import { Router } from './router.js';
 import type { EndpointSchema } from './schema.js';
 import { type RawParameter, validateParameters } from './validate.js';
@@ -37,6 +38,8 @@ export interface DispatcherOptions {
   tokens: SimulatorToken[];
   /** Delay before every 401 (real servers wait ~3 s). */
   authFailureDelayMs: number;
+  /** Answer 500 when a handler's data breaks the endpoint's `returns` schema (a self-check for tests). */
+  verifyReturns: boolean;
   /** Error bodies as libpve-http-server-perl < 5.2 wrote them (no `message`, empty pre-handler bodies). */
   legacyErrorBodies: boolean;
 }
@@ -277,6 +280,16 @@ export function createDispatcher(options: DispatcherOptions) {
         if (failure) throw new ApiError(403, `Permission check failed (${failure})`);
       }
       const result = await handler({ context, params: values, principal: caller, upload });
+      if (options.verifyReturns) {
+        const data = result instanceof WithTotal ? result.data : (result ?? null);
+        const problems = checkReturns(schema.returns, data);
+        if (problems.length > 0) {
+          throw new ApiError(
+            500,
+            `simulator answer breaks the ${route.key} return schema: ${problems.join('; ')}`,
+          );
+        }
+      }
       const gzip = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
       if (result instanceof WithTotal) {
         sendJson(response, 200, 'OK', { data: result.data, total: result.total }, gzip);
