@@ -65,6 +65,8 @@ export const SERVED_ENDPOINTS = [
   'GET /nodes/{node}/qemu/{vmid}/rrddata',
   'GET /nodes/{node}/storage',
   'GET /nodes/{node}/storage/{storage}/content',
+  'GET /nodes/{node}/storage/{storage}/content/{volume}',
+  'DELETE /nodes/{node}/storage/{storage}/content/{volume}',
   'POST /nodes/{node}/storage/{storage}/upload',
   'POST /nodes/{node}/storage/{storage}/download-url',
   'GET /nodes/{node}/tasks',

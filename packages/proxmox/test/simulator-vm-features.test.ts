@@ -202,6 +202,29 @@ describe.each(['8.4', '9.1'] as const)('VM features (PVE %s)', (version) => {
       { content: 'iso' },
     );
     expect(isos).toContainEqual(expect.objectContaining({ volid: 'local:iso/tools.iso', size: 9 }));
+    const info = await client.data<{ path: string; size: number; format: string }>(
+      'GET',
+      `/nodes/pve1/storage/local/content/${encodeURIComponent('local:iso/tools.iso')}`,
+    );
+    expect(info).toMatchObject({
+      path: '/var/lib/vz/template/iso/tools.iso',
+      size: 9,
+      format: 'iso',
+    });
+    const removed = await client.request(
+      'DELETE',
+      `/nodes/pve1/storage/local/content/${encodeURIComponent('iso/tools.iso')}`,
+      { delay: 5 },
+    );
+    expect(removed.body).toEqual({ data: null });
+    const gone = await client.request(
+      'DELETE',
+      `/nodes/pve1/storage/local/content/${encodeURIComponent('local:iso/tools.iso')}`,
+    );
+    expect([gone.status, gone.reason]).toEqual([
+      500,
+      "volume 'local:iso/tools.iso' does not exist",
+    ]);
     const wrong = await upload('tools.exe', 'iso');
     expect((wrong.body as { errors: unknown }).errors).toEqual({
       filename: 'wrong file extension',
@@ -262,6 +285,10 @@ describe.each(['8.4', '9.1'] as const)('VM features (PVE %s)', (version) => {
     });
     await client.data('PUT', `/nodes/pve1/qemu/${vmid}/config`, { cores: 2 });
     await client.run('POST', `/nodes/pve1/qemu/${vmid}/snapshot`, { snapname: 's2' });
+    expect(
+      await client.run('POST', `/nodes/pve1/qemu/${vmid}/snapshot`, { snapname: 'pre-upgrade' }),
+    ).toBe('OK');
+    await client.run('DELETE', `/nodes/pve1/qemu/${vmid}/snapshot/pre-upgrade`);
     const tree = await client.data<Array<Record<string, unknown>>>(
       'GET',
       `/nodes/pve1/qemu/${vmid}/snapshot`,

@@ -12,8 +12,9 @@ const FORMAT_CHECKS: Record<string, (value: string) => string | undefined> = {
     /^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)$/.test(value)
       ? undefined
       : 'value does not look like a valid node name\n',
+  // $CONFIGID_RE = qr/[a-z][a-z0-9_-]+/i in current pve-common (snapshot names like "pre-upgrade").
   'pve-configid': (value) =>
-    /^[a-z][a-z0-9_]+$/i.test(value) ? undefined : `invalid configuration ID '${value}'\n`,
+    /^[a-z][a-z0-9_-]+$/i.test(value) ? undefined : `invalid configuration ID '${value}'\n`,
   'pve-storage-id': (value) =>
     /^[a-z][a-z0-9\-_.]*[a-z0-9]$/i.test(value)
       ? undefined

@@ -54,7 +54,59 @@ function contentEntry(volume: Volume): Record<string, unknown> {
   return entry;
 }
 
+/** `local:iso/x.iso`, or a volume name relative to the storage of the path (`iso/x.iso`). */
+function loadVolume(request: HandlerRequest): Volume {
+  const node = checkNode(request);
+  const storage = loadStorage(request);
+  const name = String(request.params.volume);
+  const volid = name.includes(':') ? name : `${storage.id}:${name}`;
+  const volume = request.context.state.volume(node, volid);
+  if (!volume || volume.storage !== storage.id) throw die(`volume '${volid}' does not exist`);
+  return volume;
+}
+
+function volumePath(volume: Volume): string {
+  const name = volume.volid.slice(volume.storage.length + 1);
+  if (volume.storage === 'local') {
+    return volume.content === 'images'
+      ? `/var/lib/vz/images/${name}`
+      : `/var/lib/vz/template/${name}`.replace('/template/import/', '/import/');
+  }
+  return `/dev/pve/${name}`;
+}
+
 export const storageHandlers: HandlerTable = {
+  'GET /nodes/{node}/storage/{storage}/content/{volume}': (request) => {
+    const volume = loadVolume(request);
+    return {
+      path: volumePath(volume),
+      size: volume.sizeBytes,
+      used: volume.data?.length ?? volume.sizeBytes,
+      format: volume.format,
+    };
+  },
+
+  'DELETE /nodes/{node}/storage/{storage}/content/{volume}': async (request) => {
+    const volume = loadVolume(request);
+    const { context, params } = request;
+    const node = String(params.node);
+    const upid = forkWorker(request, 'imgdel', '', async (task) => {
+      await task.work();
+      context.state.removeVolume(node, volume.volid);
+      task.log(`Removed volume '${volume.volid}'`);
+    });
+    if (params.delay === undefined) return upid;
+    const task = context.tasks.tasks.get(upid);
+    if (!task) return upid;
+    const timer = new AbortController();
+    await Promise.race([
+      task.finished,
+      context.clock.sleep(Number(params.delay) * 1000, timer.signal).catch(() => {}),
+    ]);
+    timer.abort();
+    return task.status === 'stopped' && task.exitstatus === 'OK' ? null : upid;
+  },
+
   'GET /nodes/{node}/storage': (request) => {
     const node = checkNode(request);
     const { context, params } = request;
