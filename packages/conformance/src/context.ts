@@ -30,6 +30,11 @@ export interface Resolved {
   value: string;
   /** Strings an observed VM may report for it (id and name). */
   aliases: string[];
+  /**
+   * The kind `listNetworks()` reports for it (networks only): what a NIC on it reports as its
+   * `connection`. A fixture the listing does not show keeps the kind asked for.
+   */
+  kind?: Network['kind'];
 }
 
 /** State shared by the tests of one suite: the provider, fixtures, and what to clean up. */
@@ -220,11 +225,15 @@ export class SuiteContext {
     const networks = this.usable('network.basic') ? await this.networks() : [];
     if (fixture !== undefined) {
       const known = networks.find((item) => item.id === fixture || item.name === fixture);
-      return { value: fixture, aliases: known ? [known.id, known.name] : [fixture] };
+      return {
+        value: fixture,
+        aliases: known ? [known.id, known.name] : [fixture],
+        kind: known?.kind ?? kind,
+      };
     }
     const found = networks.find((item) => item.kind === kind);
     if (!found) throw missingFixture(key, `listNetworks() has no network of kind "${kind}"`);
-    return { value: found.name, aliases: [found.id, found.name] };
+    return { value: found.name, aliases: [found.id, found.name], kind: found.kind };
   }
 
   /**

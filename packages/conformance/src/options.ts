@@ -8,7 +8,10 @@ import type { MigrateTarget, Provider, VmSpecInput } from '@hvkit/core';
 export interface ConformanceFixtures {
   /** Prefix of every VM, image, pool and rule name the suite creates. Default `hvkit-conformance-`. */
   namePrefix?: string;
-  /** Network for NICs (`connection: 'network'`). Default: the first network of kind `network`. */
+  /**
+   * Network for NICs. Default: the first network of kind `network`. A NIC on it must report the
+   * `connection` kind `listNetworks()` gives it (a Proxmox bridge reports `bridge`).
+   */
   network?: string;
   /** Host bridge for `network.bridge`. Default: the first network of kind `bridge`. */
   bridge?: string;

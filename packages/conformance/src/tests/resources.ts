@@ -54,18 +54,19 @@ export const resourceRules: readonly ConformanceRule[] = [
     ['core.create', 'core.powerOn', 'core.reconfigure', 'core.describe'],
     async (ctx) => {
       const vm = await ctx.createRunningVm('memory-hot-add', {
-        memory: { sizeMiB: 256, hotAdd: true },
+        // Sizes a real backend accepts for hot-add (Proxmox: at least 1024 MiB, on its DIMM steps).
+        memory: { sizeMiB: 2048, hotAdd: true },
       });
       expect(vm.memory.hotAdd).toBe(true);
       const can = await ctx.provider.can(vm.ref, 'resources.memory');
       expect(can.ok, can.reason).toBe(true);
-      const result = await ctx.run(ctx.provider.reconfigure(vm, { memory: { sizeMiB: 512 } }));
+      const result = await ctx.run(ctx.provider.reconfigure(vm, { memory: { sizeMiB: 4096 } }));
       expect(result.applied).toContain('memory.sizeMiB');
       expect(result.pendingRestart).not.toContain('memory.sizeMiB');
-      expect(result.vm.memory.sizeMiB).toBe(512);
+      expect(result.vm.memory.sizeMiB).toBe(4096);
       const got = await ctx.provider.get(vm);
       expect(got.powerState).toBe('on');
-      expect(got.memory.sizeMiB).toBe(512);
+      expect(got.memory.sizeMiB).toBe(4096);
     },
   ),
   rule(
