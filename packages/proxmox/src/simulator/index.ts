@@ -21,13 +21,14 @@ import { qemuSnapshotHandlers } from './handlers/qemu-snapshot.js';
 import { storageHandlers } from './handlers/storage.js';
 import { taskHandlers } from './handlers/tasks.js';
 import { endpointSchemas, type PveVersion } from './schema.js';
-import { createDispatcher } from './server.js';
+import { createDispatcher, type ObservedRequest } from './server.js';
 import { SimulatorState, type StorageDefinition } from './state.js';
 import { TaskManager } from './tasks.js';
 
 export type { SimulatorToken, SimulatorUser } from './auth.js';
 export type { RequestMatcher, SimulatorFaults } from './faults.js';
 export type { PveVersion } from './schema.js';
+export type { ObservedRequest } from './server.js';
 export type {
   AgentBehaviour,
   AgentInterface,
@@ -80,6 +81,8 @@ export interface ProxmoxSimulatorOptions {
    * mismatch (default false; the simulator's own tests turn it on).
    */
   verifyReturns?: boolean;
+  /** Called with every request as received (before auth and validation), e.g. to record traffic. */
+  onRequest?: (request: ObservedRequest) => void;
 }
 
 /** A running simulator. */
@@ -171,6 +174,7 @@ export async function startProxmoxSimulator(
       authFailureDelayMs: options.authFailureDelayMs ?? 0,
       legacyErrorBodies: options.legacyErrorBodies ?? false,
       verifyReturns: options.verifyReturns ?? false,
+      onRequest: options.onRequest,
     }),
   );
   const sockets = new Set<Socket>();

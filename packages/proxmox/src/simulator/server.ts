@@ -42,6 +42,17 @@ export interface DispatcherOptions {
   verifyReturns: boolean;
   /** Error bodies as libpve-http-server-perl < 5.2 wrote them (no `message`, empty pre-handler bodies). */
   legacyErrorBodies: boolean;
+  /** Sees every request as received (method, path with query, raw body), before it is handled. */
+  onRequest?: ((request: ObservedRequest) => void) | undefined;
+}
+
+/** A request as the simulator received it, for tests and benches that record traffic. */
+export interface ObservedRequest {
+  method: string;
+  /** Path with query string, e.g. `/api2/json/cluster/resources?type=vm`. */
+  path: string;
+  contentType: string;
+  body: Buffer;
 }
 
 function reasonPhrase(message: string): string {
@@ -220,6 +231,12 @@ export function createDispatcher(options: DispatcherOptions) {
       return;
     }
     const body = await readBody(request);
+    options.onRequest?.({
+      method,
+      path: request.url ?? fullPath,
+      contentType: String(request.headers['content-type'] ?? ''),
+      body,
+    });
     try {
       if (!fullPath.startsWith(`${API_PREFIX}/`)) {
         throw new ApiError(501, `Method '${method} ${fullPath}' not implemented`, {
