@@ -79,8 +79,8 @@ export const PROXMOX_CAPABILITY_DECLARATIONS = {
   'lifecycle.templateDeploy': 'supported',
   'lifecycle.fullClone': 'supported',
   'lifecycle.linkedClone': {
-    level: 'partial',
-    note: 'only from templates, on storages that clone base volumes; Proxmox links no clone to a snapshot of a plain VM',
+    level: 'unsupported',
+    note: 'Proxmox links clones only to templates, never to a snapshot of a plain VM as the capability requires; use full clones',
   },
 
   'snapshots.create': 'supported',
@@ -109,14 +109,14 @@ export const PROXMOX_CAPABILITY_DECLARATIONS = {
   'images.caching': { level: 'supported', note: 'by file name in the storage content listing' },
 
   'guest.cloudInit': {
-    level: 'partial',
-    note: 'ciuser, sshkeys, ipconfig and DNS natively; user-data, meta-data and network-config need a writable snippets storage (the API cannot upload snippets)',
+    level: 'unsupported',
+    note: 'user-data and meta-data need snippet files the API cannot upload; native keys (ciUser, sshKeys, NIC addressing) still apply',
   },
   'guest.tools': { level: 'supported', note: 'QEMU guest agent' },
   'guest.agent': { level: 'supported', note: 'QEMU guest agent' },
   'guest.customization': {
-    level: 'partial',
-    note: 'through cloud-init: the hostname is the VM name, the domain goes to searchdomain, no time zone',
+    level: 'unsupported',
+    note: 'cloud-init takes the hostname from the VM name: a hostname of its own cannot be set',
   },
   'guest.monitoring': {
     level: 'unsupported',
@@ -238,7 +238,6 @@ export const PROXMOX_CAPABILITY_ENDPOINTS: Partial<
     'POST /nodes/{node}/qemu/{vmid}/clone',
   ],
   'lifecycle.fullClone': ['POST /nodes/{node}/qemu/{vmid}/clone'],
-  'lifecycle.linkedClone': ['POST /nodes/{node}/qemu/{vmid}/clone'],
   'snapshots.create': ['POST /nodes/{node}/qemu/{vmid}/snapshot'],
   'snapshots.delete': ['DELETE /nodes/{node}/qemu/{vmid}/snapshot/{snapname}'],
   'snapshots.revert': ['POST /nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback'],
@@ -249,10 +248,8 @@ export const PROXMOX_CAPABILITY_ENDPOINTS: Partial<
     'GET /nodes/{node}/storage/{storage}/content',
   ],
   'images.caching': ['GET /nodes/{node}/storage/{storage}/content'],
-  'guest.cloudInit': ['POST /nodes/{node}/qemu'],
   'guest.tools': ['GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces'],
   'guest.agent': ['GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces'],
-  'guest.customization': ['POST /nodes/{node}/qemu'],
   'advanced.ha': [
     'POST /cluster/ha/resources',
     'DELETE /cluster/ha/resources/{sid}',

@@ -1,0 +1,19 @@
+import { subscribe } from 'node:diagnostics_channel';
+
+/**
+ * Counts the HTTP requests undici sends to `origin` (the simulator), through undici's
+ * `undici:request:create` diagnostics channel: every request the provider makes, whatever
+ * dispatcher it uses, including the ones whose connection then drops.
+ */
+export function countRequests(origin: string): { readonly count: number; paths: string[] } {
+  const counter = { count: 0, paths: [] as string[] };
+  const expected = new URL(origin).origin;
+  subscribe('undici:request:create', (message) => {
+    const request = (message as { request: { origin: string | URL; method: string; path: string } })
+      .request;
+    if (new URL(String(request.origin)).origin !== expected) return;
+    counter.count += 1;
+    counter.paths.push(`${request.method} ${request.path}`);
+  });
+  return counter;
+}
