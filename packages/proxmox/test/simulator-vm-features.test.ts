@@ -225,6 +225,13 @@ describe.each(['8.4', '9.1'] as const)('VM features (PVE %s)', (version) => {
       500,
       "volume 'local:iso/tools.iso' does not exist",
     ]);
+    const disk = await upload('disk.raw', 'import');
+    await client.waitTask((disk.body as { data: string }).data);
+    const vmid = await createVm({ scsi0: 'local-lvm:0,import-from=local:import/disk.raw' });
+    const imported = [...simulator.state.volumes.values()].find(
+      (volume) => volume.volid === `local-lvm:vm-${vmid}-disk-0`,
+    );
+    expect(imported?.data?.toString()).toBe('ISO-BYTES');
     const wrong = await upload('tools.exe', 'iso');
     expect((wrong.body as { errors: unknown }).errors).toEqual({
       filename: 'wrong file extension',

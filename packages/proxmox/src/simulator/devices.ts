@@ -1,4 +1,4 @@
-import { DISK_KEY, formatSize, NET_KEY, parseSize } from './config-file.js';
+import { DISK_KEY, formatSize, NET_KEY } from './config-file.js';
 import type { SimulatorContext } from './context.js';
 import { die } from './errors.js';
 import { parsePropertyString, printPropertyString } from './property-string.js';
@@ -105,6 +105,8 @@ export function allocateDrive(
   const format = drive.format ?? state.defaultFormat(storageId);
   let volid: string;
   let sizeBytes: number;
+  // An imported image keeps its bytes, so a later export (or a test) can compare them.
+  let data: Buffer | undefined;
   if (match[2] === 'cloudinit') {
     const fileBased = state.defaultFormat(storageId) === 'qcow2';
     volid = fileBased
@@ -117,6 +119,7 @@ export function allocateDrive(
     if (!source) throw die(`volume '${drive['import-from']}' does not exist`);
     volid = state.newDiskVolid(node, storageId, vmid, format);
     sizeBytes = source.sizeBytes;
+    data = source.data;
     log(`importing disk '${source.volid}' to VM ${vmid} ...`);
     delete drive['import-from'];
   } else if (key === 'efidisk0' || key === 'tpmstate0') {
@@ -126,7 +129,15 @@ export function allocateDrive(
     volid = state.newDiskVolid(node, storageId, vmid, format);
     sizeBytes = Math.round(Number(match[2]) * 1024 ** 3);
   }
-  state.addVolume(node, { volid, content: 'images', format, sizeBytes, vmid, ctime: now });
+  state.addVolume(node, {
+    volid,
+    content: 'images',
+    format,
+    sizeBytes,
+    vmid,
+    ctime: now,
+    ...(data ? { data } : {}),
+  });
   if (match[2] !== 'cloudinit') log(`  Logical volume "${volid.split(':')[1]}" created.`);
   delete drive.format;
   drive.file = volid;
@@ -160,5 +171,3 @@ export function referencedVolume(
 export function isCdrom(context: SimulatorContext, key: string, value: string): boolean {
   return parseDrive(context, key, value).media === 'cdrom';
 }
-
-export { formatSize, parseSize };

@@ -135,6 +135,7 @@ export const qemuCloneHandlers: HandlerTable = {
             vmid: newid,
             ctime: Math.floor(context.clock.now() / 1000),
             ...(full ? {} : { base: file }),
+            ...(full && sourceVolume?.data ? { data: sourceVolume.data } : {}),
           });
           created.push(volid);
           drive.file = volid;

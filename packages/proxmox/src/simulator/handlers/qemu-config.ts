@@ -29,7 +29,6 @@ import {
 import { ApiError, die, TaskError } from '../errors.js';
 import { lookupProperty } from '../schema.js';
 import type { VmState } from '../state.js';
-import { applyPending } from './vm-runtime.js';
 
 /** Config-update parameters that are not config keys. */
 const UPDATE_META = new Set([
@@ -296,5 +295,3 @@ export const qemuConfigHandlers: HandlerTable = {
     });
   },
 };
-
-export { applyPending };
