@@ -106,6 +106,14 @@ describe.each(['8.4', '9.1'] as const)('locks and faults (PVE %s)', (version) =>
     }
     expect(await client.run('POST', '/nodes/pve1/qemu/100/status/stop')).toBe('OK');
     expect(await client.run('POST', '/nodes/pve1/qemu/100/status/shutdown')).toBe('OK');
+    await client.run('POST', '/nodes/pve1/qemu/100/status/start');
+    await client.run('POST', '/nodes/pve1/qemu/100/status/suspend');
+    expect((await client.request('POST', '/nodes/pve1/qemu/100/status/shutdown')).reason).toBe(
+      'VM is paused - cannot shutdown',
+    );
+    expect(await client.run('POST', '/nodes/pve1/qemu/100/status/shutdown', { forceStop: 1 })).toBe(
+      'OK',
+    );
     expect(
       await client.run('PUT', '/nodes/pve1/qemu/100/resize', { disk: 'scsi0', size: '512M' }),
     ).toBe('shrinking disks is not supported');

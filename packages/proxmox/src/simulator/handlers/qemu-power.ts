@@ -56,6 +56,12 @@ function start(request: HandlerRequest, vm: VmState, skiplock: boolean): void {
   markRunning(request.context, vm);
 }
 
+const shutdown = powerAction('qmshutdown', {}, (_request, vm, skiplock) => {
+  const lock = vm.config.lock;
+  if (lock && !skiplock) throw new TaskError(`VM is locked (${lock})`);
+  markStopped(vm);
+});
+
 export const qemuPowerHandlers: HandlerTable = {
   'POST /nodes/{node}/qemu/{vmid}/status/start': powerAction('qmstart', {}, start),
   'POST /nodes/{node}/qemu/{vmid}/status/stop': powerAction(
@@ -67,17 +73,14 @@ export const qemuPowerHandlers: HandlerTable = {
       markStopped(vm);
     },
   ),
-  'POST /nodes/{node}/qemu/{vmid}/status/shutdown': powerAction(
-    'qmshutdown',
-    {},
-    (_request, vm, skiplock) => {
-      const lock = vm.config.lock;
-      if (lock && !skiplock) throw new TaskError(`VM is locked (${lock})`);
-      if (vm.qmpstatus === 'paused')
-        throw new TaskError(`VM ${vm.vmid} qmp command 'system_powerdown' failed - got timeout`);
-      markStopped(vm);
-    },
-  ),
+  'POST /nodes/{node}/qemu/{vmid}/status/shutdown': (request) => {
+    // A paused guest would act on the ACPI request only when resumed, so the API refuses it
+    // before forking unless forceStop turns it into a stop (qemu-server Qemu.pm vm_shutdown).
+    const vm = loadVm(request);
+    if (vm.qmpstatus === 'paused' && !request.params.forceStop)
+      throw die('VM is paused - cannot shutdown');
+    return shutdown(request);
+  },
   'POST /nodes/{node}/qemu/{vmid}/status/reboot': powerAction(
     'qmreboot',
     { requiresRunning: true, checkLock: true },
