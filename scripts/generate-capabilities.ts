@@ -41,6 +41,13 @@ const PROVIDERS: readonly ProviderEntry[] = [
     page: 'docs/providers/mock.md',
     load: async () => (await import('@hvkit/mock')).createMockProvider().capabilities,
   },
+  {
+    title: 'Proxmox VE',
+    package: '@hvkit/proxmox',
+    testBed: 'hvkit Proxmox simulator (PVE 8.4 and 9.1 modes)',
+    page: 'docs/providers/proxmox.md',
+    load: async () => (await import('@hvkit/proxmox')).PROXMOX_CAPABILITIES,
+  },
 ];
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -125,7 +125,7 @@ export const PROXMOX_CAPABILITY_DECLARATIONS = {
 
   'advanced.ha': {
     level: 'partial',
-    note: 'HA resources (/cluster/ha/resources) have no restart priority',
+    note: 'HA resources (/cluster/ha/resources); no restart priority, kept as max_restart (low 1, medium 2, high 3)',
   },
   'advanced.drs': {
     level: 'not-applicable',
