@@ -42,7 +42,11 @@ const UPDATE_META = new Set([
   'background_delay',
 ]);
 
-/** Keys applied at once on a running VM (qemu-server vmconfig_hotplug_pending fast-plug list). */
+/**
+ * Keys applied at once on a running VM: qemu-server's `$fast_plug_option`, which holds every
+ * cloud-init option (the guest reads them at boot, so writing them is all a change does), plus
+ * the keys vmconfig_hotplug_pending applies without a device (`ipconfigN`, cpulimit, cpuunits).
+ */
 const FAST_PLUG = new Set([
   'name',
   'description',
@@ -52,12 +56,23 @@ const FAST_PLUG = new Set([
   'protection',
   'hotplug',
   'shares',
+  'hookscript',
   'vmstatestorage',
+  'migrate_downtime',
+  'migrate_speed',
   'lock',
   'balloon',
+  'cpulimit',
+  'cpuunits',
+  'cicustom',
+  'cipassword',
+  'citype',
+  'ciuser',
+  'ciupgrade',
+  'nameserver',
+  'searchdomain',
+  'sshkeys',
 ]);
-const CLOUDINIT_KEYS =
-  /^(ipconfig\d+|ciuser|cipassword|sshkeys|nameserver|searchdomain|cicustom|citype|ciupgrade)$/;
 
 function hotplugFeatures(vm: VmState): Set<string> {
   const value = vm.config.hotplug ?? 'network,disk,usb';
@@ -69,12 +84,12 @@ function hotplugFeatures(vm: VmState): Set<string> {
 /** Whether a change to `key` applies to a running VM now (else it waits in pending). */
 export function isHotpluggable(vm: VmState, key: string): boolean {
   const features = hotplugFeatures(vm);
-  if (FAST_PLUG.has(key) || UNUSED_KEY.test(key)) return true;
+  if (FAST_PLUG.has(key) || UNUSED_KEY.test(key) || /^ipconfig\d+$/.test(key)) return true;
   if (NET_KEY.test(key)) return features.has('network');
-  if (/^(scsi|virtio|sata)\d+$/.test(key)) return features.has('disk');
+  // qemu-server hot-plugs only SCSI and VirtIO disks; IDE and SATA wait for the next start.
+  if (/^(scsi|virtio)\d+$/.test(key)) return features.has('disk');
   if (key === 'vcpus') return features.has('cpu');
   if (key === 'memory') return features.has('memory');
-  if (CLOUDINIT_KEYS.test(key)) return features.has('cloudinit');
   return false;
 }
 
