@@ -98,6 +98,23 @@ export interface ProxmoxDriverOptions {
 type Resource = ReturnType<typeof clusterResourceSchema.parse>;
 
 const IDEM_TAG = 'hvkit-idem';
+/** Privileges on `/` the operations of the declared capabilities use. */
+const REQUIRED_PRIVILEGES = [
+  'VM.Audit',
+  'VM.Allocate',
+  'VM.Config.CPU',
+  'VM.Config.Memory',
+  'VM.Config.Disk',
+  'VM.Config.Network',
+  'VM.PowerMgmt',
+  'VM.Snapshot',
+  'VM.Clone',
+  'VM.Console',
+  'VM.Migrate',
+  'Datastore.AllocateSpace',
+  'Datastore.Audit',
+  'Sys.Audit',
+];
 /** Storage types whose volumes are thin (lvmthin, ZFS, Ceph RBD). */
 const THIN_STORAGE_TYPES = new Set(['lvmthin', 'zfspool', 'rbd']);
 
@@ -451,7 +468,22 @@ export class ProxmoxDriver implements ProviderDriver {
       throw new NotFoundError('host', this.#node, `node '${this.#node}' is not in the cluster`, {
         provider: this.name,
       });
-    // Reading the VM list needs VM.Audit; the answer proves the credentials can see the cluster.
+    // What the credentials may do on `/`: the privileges the declared operations use.
+    const permissions = await this.#get<Record<string, Record<string, number | string>>>(
+      '/access/permissions',
+      { path: '/' },
+      options,
+    );
+    const granted = new Set(
+      Object.entries(permissions['/'] ?? {})
+        .filter(([, value]) => String(value) === '1')
+        .map(([privilege]) => privilege),
+    );
+    const missing = REQUIRED_PRIVILEGES.filter((privilege) => !granted.has(privilege));
+    if (missing.length > 0)
+      warnings.push(
+        `the credentials lack ${missing.join(', ')} on /: operations needing them will be refused (permission-denied)`,
+      );
     const vms = await this.#resources(options);
     return {
       provider: this.name,
@@ -462,6 +494,7 @@ export class ProxmoxDriver implements ProviderDriver {
         release: version.release,
         nodes: nodes.map((node) => ({ node: node.node, status: node.status })),
         vms: vms.length,
+        privileges: [...granted].sort(),
       },
       warnings,
     };

@@ -150,4 +150,27 @@ describe('proxmox provider under faults', () => {
     expect(InvalidSpecError.isInstance(error)).toBe(true);
     expect(requests.count).toBe(before);
   });
+
+  it('validate() names the privileges the credentials lack', async () => {
+    const limited = await startProxmoxSimulator({
+      version: '8.4',
+      users: [
+        { userid: 'auditor@pve', password: 'audit-only', privileges: ['VM.Audit', 'Sys.Audit'] },
+      ],
+    });
+    const auditor = createProxmoxProvider({
+      baseUrl: limited.url,
+      auth: { username: 'auditor@pve', password: 'audit-only' },
+      tls: { fingerprint256: limited.fingerprint256 },
+    });
+    try {
+      const report = await auditor.validate();
+      expect(report.version).toMatch(/^8\.4/);
+      expect(report.warnings.join(' ')).toContain('VM.PowerMgmt');
+      expect(report.warnings.join(' ')).not.toContain('VM.Audit,');
+    } finally {
+      await auditor.close();
+      await limited.close();
+    }
+  });
 });
