@@ -1504,9 +1504,14 @@ export class ProxmoxDriver implements ProviderDriver {
     url.searchParams.set('vmid', String(vmid));
     url.searchParams.set('node', resource.node);
     url.searchParams.set('port', String(answer.port));
+    const websocket = new URL(
+      `wss://${base.host}/api2/json${this.#vmPath(resource.node, vmid, '/vncwebsocket')}`,
+    );
+    websocket.searchParams.set('port', String(answer.port));
     return {
       protocol: 'novnc',
       url: url.href,
+      websocketUrl: websocket.href,
       ticket: answer.ticket,
       expiresAt: new Date(this.#clock.now() + CONSOLE_TICKET_LIFETIME_MS).toISOString(),
     };

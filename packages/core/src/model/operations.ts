@@ -154,6 +154,12 @@ export const ConsoleAccessSchema = z.object({
   protocol: z.enum(['vnc', 'webmks', 'novnc', 'spice', 'serial']),
   url: z.string(),
   ticket: z.string().optional(),
+  /**
+   * Where the console stream itself is served, for clients that speak the protocol over a
+   * websocket (noVNC, webmks). It never contains the ticket: pass `ticket` as the provider's page
+   * says (Proxmox: `&vncticket=<encoded ticket>`, with the same authentication as the API).
+   */
+  websocketUrl: z.string().optional(),
   /** ISO 8601. */
   expiresAt: z.string().optional(),
 });
