@@ -316,11 +316,16 @@ class ContractProvider implements Provider {
     });
   }
 
-  #power(action: PowerAction, target: VmTarget, options?: MutationOptions): Task<void> {
+  #power(
+    action: PowerAction,
+    target: VmTarget,
+    options?: MutationOptions & { toDisk?: boolean },
+  ): Task<void> {
     return this.#task(POWER_TASK_KINDS[action], options, async (driverOptions) => {
       const id = this.#id(target);
+      const toDisk = this.#parse(z.boolean().optional(), options?.toDisk, 'toDisk', ['toDisk']);
       this.#require(POWER_CAPABILITY[action]);
-      return this.#need('power')(id, action, driverOptions);
+      return this.#need('power')(id, action, toDisk ? { ...driverOptions, toDisk } : driverOptions);
     });
   }
 
@@ -339,7 +344,7 @@ class ContractProvider implements Provider {
   reset(target: VmTarget, options?: MutationOptions) {
     return this.#power('reset', target, options);
   }
-  suspend(target: VmTarget, options?: MutationOptions) {
+  suspend(target: VmTarget, options?: MutationOptions & { toDisk?: boolean }) {
     return this.#power('suspend', target, options);
   }
   resume(target: VmTarget, options?: MutationOptions) {

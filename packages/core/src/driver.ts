@@ -27,6 +27,8 @@ import type { TaskSettings, TaskSnapshot, TaskStart } from './task.js';
 export interface DriverOptions {
   signal?: AbortSignal | undefined;
   idempotencyKey?: string | undefined;
+  /** `power(id, 'suspend')` only: save the memory to disk and end the VM process. */
+  toDisk?: boolean | undefined;
 }
 
 /**

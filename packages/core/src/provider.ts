@@ -96,8 +96,13 @@ export interface Provider {
   reboot(target: VmTarget, options?: MutationOptions): Task<void>;
   /** Hard reset. `core.reboot`. */
   reset(target: VmTarget, options?: MutationOptions): Task<void>;
-  /** `core.suspend`. */
-  suspend(target: VmTarget, options?: MutationOptions): Task<void>;
+  /**
+   * `core.suspend`. `toDisk: true` saves the memory to disk and ends the VM process (hibernation:
+   * Proxmox `todisk`, libvirt managedsave); the default is the backend's own suspend, in memory
+   * where it has one (vSphere only suspends to disk). Either way the VM reports `suspended` and
+   * `resume` (or `powerOn`) brings it back.
+   */
+  suspend(target: VmTarget, options?: MutationOptions & { toDisk?: boolean }): Task<void>;
   /** Resumes a suspended or paused VM. `core.suspend`. */
   resume(target: VmTarget, options?: MutationOptions): Task<void>;
   /** Changes hardware; the result says what applied live and what waits for a restart. `core.reconfigure`. */

@@ -1096,6 +1096,8 @@ export class ProxmoxDriver implements ProviderDriver {
     const status = await this.#status(node, vmid, options);
     const running = status.status === 'running';
     const paused = running && status.qmpstatus !== 'running';
+    // Suspended to disk: the process is gone, the memory is in `vmstate`, the config is locked.
+    const hibernated = !running && status.lock === 'suspended';
     const kind = `vm.${{ on: 'power-on', off: 'power-off', shutdown: 'shutdown', reboot: 'reboot', reset: 'reset', suspend: 'suspend', resume: 'resume' }[action]}`;
     const refuse = (what: string): never => {
       throw new ConflictError('invalid-power-state', `VM ${vmid} is ${what}: cannot ${action}`, {
@@ -1139,12 +1141,14 @@ export class ProxmoxDriver implements ProviderDriver {
         endpoint = 'suspend';
         break;
       case 'resume':
-        if (!paused) refuse(running ? 'on' : 'off');
+        // qemu-server's vm_resume also starts a VM hibernated with `todisk`.
+        if (!paused && !hibernated) refuse(running ? 'on' : 'off');
         endpoint = 'resume';
         break;
     }
     const params: Record<string, unknown> =
       endpoint === 'shutdown' || endpoint === 'reboot' ? { timeout: 60 } : {};
+    if (action === 'suspend' && options.toDisk) params.todisk = 1;
     if (endpoint === 'shutdown' || endpoint === 'reboot') {
       // Without a running agent only ACPI is left, which a guest may ignore: refuse honestly.
       const config = await this.#config(node, vmid, options);

@@ -371,6 +371,21 @@ export const coreRules: readonly ConformanceRule[] = [
   ),
   rule(
     'core.suspend',
+    'suspend to disk gives suspended; resume, or powerOn, brings it back',
+    ['core.create', 'core.describe', 'core.powerOn'],
+    async (ctx) => {
+      const vm = await ctx.createRunningVm('hibernate');
+      await ctx.run(ctx.provider.suspend(vm, { toDisk: true }));
+      expect(await powerState(ctx, vm)).toBe('suspended');
+      await ctx.run(ctx.provider.resume(vm));
+      expect(await powerState(ctx, vm)).toBe('on');
+      await ctx.run(ctx.provider.suspend(vm, { toDisk: true }));
+      await ctx.run(ctx.provider.powerOn(vm));
+      expect(await powerState(ctx, vm)).toBe('on');
+    },
+  ),
+  rule(
+    'core.suspend',
     'suspend and resume of a VM that is off are ConflictError',
     ['core.create'],
     async (ctx) => {
