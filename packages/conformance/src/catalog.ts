@@ -1,5 +1,5 @@
 import type { CapabilityId } from '@hvkit/core';
-import { type ConformanceRule, ruleName } from './rule.js';
+import { type ConformanceRule, type RuleFixtures, ruleName } from './rule.js';
 import { advancedRules } from './tests/advanced.js';
 import { coreRules } from './tests/core.js';
 import { guestRules } from './tests/guest.js';
@@ -34,15 +34,21 @@ export interface ConformanceTestInfo {
   readonly name: string;
   /** Other capabilities the test uses; it runs only when they are usable too. */
   readonly needs: readonly CapabilityId[];
+  /**
+   * Fixture values the test is registered under (defaults applied), e.g. `{ linkedCloneSource:
+   * 'template' }`; absent when it runs whatever the fixtures say.
+   */
+  readonly fixtures?: Partial<RuleFixtures>;
 }
 
 /**
  * Which tests prove which capability: the tests registered for a capability the provider declares
- * `supported` or `partial`. A capability declared `unsupported` or `not-applicable` gets one test
+ * `supported` or `partial` (those with `fixtures` only under those fixture values). A capability declared `unsupported` or `not-applicable` gets one test
  * instead, titled `<id>: declared <level> ⇒ …`, proving the operation is refused before any I/O.
  */
 export const CONFORMANCE_TESTS: readonly ConformanceTestInfo[] = CONFORMANCE_RULES.map((rule) => ({
   capability: rule.capability,
   name: ruleName(rule),
   needs: rule.needs,
+  ...(rule.fixtures === undefined ? {} : { fixtures: rule.fixtures }),
 }));

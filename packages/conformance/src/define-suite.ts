@@ -12,7 +12,7 @@ import { SuiteContext } from './context.js';
 import { expectUnsupported, rejectionOf } from './helpers.js';
 import type { ConformanceOptions } from './options.js';
 import { PROBES } from './probes.js';
-import { ruleName } from './rule.js';
+import { ruleName, selectedBy } from './rule.js';
 import { contractTests, withoutIo } from './tests/contract.js';
 
 /** Title of the single test registered for a capability that is not usable. */
@@ -67,7 +67,9 @@ function registerCapability(ctx: SuiteContext, id: CapabilityId): void {
     it(unsupportedTestName(id, status.level), () => refusedBeforeIo(ctx, id), ctx.testMs);
     return;
   }
-  const rules = CONFORMANCE_RULES.filter((rule) => rule.capability === id);
+  const rules = CONFORMANCE_RULES.filter(
+    (rule) => rule.capability === id && selectedBy(rule, ctx.fixtures),
+  );
   const runnable = rules.filter((rule) => rule.needs.every((need) => ctx.usable(need)));
   for (const rule of runnable) it(ruleName(rule), () => rule.run(ctx), ctx.testMs);
   if (runnable.length === 0) {

@@ -37,6 +37,14 @@ export interface ConformanceFixtures {
   baseSpec?: Partial<VmSpecInput>;
   /** How long to wait for the guest agent/tools to report after power-on. Default 120 000. */
   guestReadyTimeoutMs?: number;
+  /**
+   * What the `lifecycle.linkedClone` tests link their clones to. `snapshot` (default): the current
+   * or a named snapshot of a plain VM, and a template. `template`: only a template made with
+   * `markAsTemplate` (so those tests need `lifecycle.templateDeploy`), for backends that link clones
+   * to templates only, as Proxmox does. Either way a linked clone of a plain VM without a snapshot
+   * must be ConflictError (`invalid-state`).
+   */
+  linkedCloneSource?: 'snapshot' | 'template';
 }
 
 /** Options of {@link defineConformanceSuite}. */

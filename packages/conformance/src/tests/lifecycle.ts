@@ -181,6 +181,8 @@ export const lifecycleRules: readonly ConformanceRule[] = [
   }),
 
   // ---- lifecycle.linkedClone ------------------------------------------------------------------
+  // The refusal runs whatever fixtures.linkedCloneSource says: a plain VM without a snapshot is
+  // never a linked-clone source. The other tests link to what the backend links to.
   rule(
     'lifecycle.linkedClone',
     'a linked clone of a VM without snapshot or template is ConflictError (invalid-state)',
@@ -232,6 +234,7 @@ export const lifecycleRules: readonly ConformanceRule[] = [
         expectSameHardware(clone, source);
       }
     },
+    { linkedCloneSource: 'snapshot' },
   ),
   rule(
     'lifecycle.linkedClone',
@@ -248,5 +251,34 @@ export const lifecycleRules: readonly ConformanceRule[] = [
       expect(clone.disks.length).toBeGreaterThan(0);
       for (const disk of clone.disks) expect(disk.parentId).toBeTypeOf('string');
     },
+    { linkedCloneSource: 'snapshot' },
+  ),
+  rule(
+    'lifecycle.linkedClone',
+    'a linked clone of a template is a new, stopped VM with the same hardware, new MACs and disks with parentId',
+    ['core.create', 'storage.diskCreate', 'lifecycle.templateDeploy'],
+    async (ctx) => {
+      const source = await cloneSource(ctx, 'linked-template');
+      const template = await ctx.run(ctx.provider.markAsTemplate(source));
+      const can = await ctx.provider.can(template.ref, 'lifecycle.linkedClone');
+      expect(can.ok, can.reason).toBe(true);
+      const name = ctx.name('linked-from-template');
+      const clone = await ctx.run(ctx.provider.clone(template, { name, mode: 'linked' }));
+      ctx.track(clone);
+      expect(clone.ref.id).not.toBe(template.ref.id);
+      expect(clone.ref.provider).toBe(ctx.provider.name);
+      expect(clone.name).toBe(name);
+      expect(clone.template).toBe(false);
+      expect(clone.powerState).toBe('off');
+      expect(clone.disks.length).toBe(source.disks.length);
+      expect(clone.disks.length).toBeGreaterThan(0);
+      for (const disk of clone.disks) {
+        expect(disk.parentId, `disk ${disk.id} of a linked clone has a parent`).toBeTypeOf(
+          'string',
+        );
+      }
+      expectSameHardware(clone, source);
+    },
+    { linkedCloneSource: 'template' },
   ),
 ];
