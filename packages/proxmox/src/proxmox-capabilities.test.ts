@@ -25,7 +25,7 @@ describe('PROXMOX_CAPABILITIES', () => {
   it('counts per level (update with the declaration, on purpose)', () => {
     const counts: Record<string, number> = {};
     for (const id of CAPABILITY_IDS) counts[level(id)] = (counts[level(id)] ?? 0) + 1;
-    expect(counts).toEqual({ supported: 36, partial: 8, unsupported: 14, 'not-applicable': 5 });
+    expect(counts).toEqual({ supported: 36, partial: 9, unsupported: 13, 'not-applicable': 5 });
   });
 
   it('holds the decisions the issue asks for', () => {
@@ -41,6 +41,11 @@ describe('PROXMOX_CAPABILITIES', () => {
     expect(level('guest.customization')).toBe('unsupported');
     expect(level('guest.cloudInit')).toBe('unsupported');
     expect(level('core.taskCancel')).toBe('supported');
+    // Proxmox links clones to templates only: the suite proves it with linkedCloneSource 'template'.
+    expect(PROXMOX_CAPABILITIES['lifecycle.linkedClone']).toEqual({
+      level: 'partial',
+      note: 'from templates only: Proxmox links clones to a template, never to a snapshot of a VM',
+    });
     expect(PROXMOX_CAPABILITIES['migration.diskExport']).toEqual({
       level: 'unsupported',
       note: 'needs node SSH; @hvkit/ssh not yet available',

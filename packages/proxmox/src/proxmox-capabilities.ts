@@ -79,8 +79,8 @@ export const PROXMOX_CAPABILITY_DECLARATIONS = {
   'lifecycle.templateDeploy': 'supported',
   'lifecycle.fullClone': 'supported',
   'lifecycle.linkedClone': {
-    level: 'unsupported',
-    note: 'Proxmox links clones only to templates, never to a snapshot of a plain VM as the capability requires; use full clones',
+    level: 'partial',
+    note: 'from templates only: Proxmox links clones to a template, never to a snapshot of a VM',
   },
 
   'snapshots.create': 'supported',
@@ -238,6 +238,7 @@ export const PROXMOX_CAPABILITY_ENDPOINTS: Partial<
     'POST /nodes/{node}/qemu/{vmid}/clone',
   ],
   'lifecycle.fullClone': ['POST /nodes/{node}/qemu/{vmid}/clone'],
+  'lifecycle.linkedClone': ['POST /nodes/{node}/qemu/{vmid}/clone'],
   'snapshots.create': ['POST /nodes/{node}/qemu/{vmid}/snapshot'],
   'snapshots.delete': ['DELETE /nodes/{node}/qemu/{vmid}/snapshot/{snapname}'],
   'snapshots.revert': ['POST /nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback'],

@@ -430,6 +430,13 @@ export class ProxmoxDriver implements ProviderDriver {
       case 'lifecycle.templateDeploy':
         if (state === 'on') return { ok: false, reason: 'a template is made from a stopped VM' };
         return undefined;
+      case 'lifecycle.linkedClone':
+        if (!vm.template)
+          return {
+            ok: false,
+            reason: 'Proxmox links clones only to templates: markAsTemplate the VM first',
+          };
+        return undefined;
       case 'resources.cpu':
         if (state === 'on' && !vm.cpu.hotAdd)
           return {

@@ -31,6 +31,8 @@ async function suite(version: PveVersion): Promise<void> {
       migrateTarget: { host: 'pve2' },
       imageUrl: 'https://cloud-images.example/noble-server-cloudimg-amd64.qcow2',
       guestReadyTimeoutMs: 5_000,
+      // Proxmox links clones to templates only (qemu-server's clone_vm refuses full=0 otherwise).
+      linkedCloneSource: 'template',
     },
     timeouts: { taskMs: 15_000, testMs: 30_000 },
   });
