@@ -4,27 +4,21 @@
  */
 import type { Provider } from '@hvkit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProxmoxProvider } from '../src/index.js';
-import { type ProxmoxSimulator, startProxmoxSimulator } from '../src/simulator/index.js';
+import type { ProxmoxSimulator } from '../src/simulator/index.js';
+import { type SimulatedProvider, startSimulatedProvider } from './simulated-provider.js';
 
 let simulator: ProxmoxSimulator;
 let provider: Provider;
 
+let bed: SimulatedProvider;
+
 beforeAll(async () => {
-  simulator = await startProxmoxSimulator({ version: '9.1', taskDurationMs: 5 });
-  provider = createProxmoxProvider({
-    name: 'pve-console',
-    baseUrl: simulator.url,
-    auth: { username: 'root@pam', password: 'simulator' },
-    tls: { fingerprint256: simulator.fingerprint256 },
-    node: 'pve1',
-  });
+  bed = await startSimulatedProvider('pve-console', { taskDurationMs: 5 });
+  simulator = bed.simulator;
+  provider = bed.provider;
 });
 
-afterAll(async () => {
-  await provider.close();
-  await simulator.close();
-});
+afterAll(() => bed.close());
 
 describe('getConsole', () => {
   it('returns the noVNC page and the vncwebsocket endpoint for the same proxy port, without the ticket', async () => {

@@ -13,7 +13,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProxmoxProvider } from '../src/index.js';
 import { type ProxmoxSimulator, startProxmoxSimulator } from '../src/simulator/index.js';
-import { countRequests } from './request-counter.js';
+import type { countRequests } from './request-counter.js';
+import { type SimulatedProvider, startSimulatedProvider } from './simulated-provider.js';
 
 let simulator: ProxmoxSimulator;
 let provider: Provider;
@@ -32,22 +33,16 @@ function sent(from: number, method: string, path: RegExp): number {
     .filter((line) => line.startsWith(`${method} `) && path.test(line.split('?')[0] ?? '')).length;
 }
 
+let bed: SimulatedProvider;
+
 beforeAll(async () => {
-  simulator = await startProxmoxSimulator({ version: '9.1', taskDurationMs: 20 });
-  requests = countRequests(simulator.url);
-  provider = createProxmoxProvider({
-    name: 'pve-faults',
-    baseUrl: simulator.url,
-    auth: { username: 'root@pam', password: 'simulator' },
-    tls: { fingerprint256: simulator.fingerprint256 },
-    node: 'pve1',
-  });
+  bed = await startSimulatedProvider('pve-faults');
+  simulator = bed.simulator;
+  provider = bed.provider;
+  requests = bed.requests;
 });
 
-afterAll(async () => {
-  await provider.close();
-  await simulator.close();
-});
+afterAll(() => bed.close());
 
 describe('proxmox provider under faults', () => {
   it('ticket expiry mid-run costs no failed operation', async () => {

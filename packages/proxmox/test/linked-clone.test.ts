@@ -4,30 +4,24 @@
  */
 import { ConflictError, type Provider } from '@hvkit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProxmoxProvider } from '../src/index.js';
-import { type ProxmoxSimulator, startProxmoxSimulator } from '../src/simulator/index.js';
-import { countRequests } from './request-counter.js';
+import type { ProxmoxSimulator } from '../src/simulator/index.js';
+import type { countRequests } from './request-counter.js';
+import { type SimulatedProvider, startSimulatedProvider } from './simulated-provider.js';
 
 let simulator: ProxmoxSimulator;
 let provider: Provider;
 let requests: ReturnType<typeof countRequests>;
 
+let bed: SimulatedProvider;
+
 beforeAll(async () => {
-  simulator = await startProxmoxSimulator({ version: '9.1', taskDurationMs: 20 });
-  requests = countRequests(simulator.url);
-  provider = createProxmoxProvider({
-    name: 'pve-linked',
-    baseUrl: simulator.url,
-    auth: { username: 'root@pam', password: 'simulator' },
-    tls: { fingerprint256: simulator.fingerprint256 },
-    node: 'pve1',
-  });
+  bed = await startSimulatedProvider('pve-linked');
+  simulator = bed.simulator;
+  provider = bed.provider;
+  requests = bed.requests;
 });
 
-afterAll(async () => {
-  await provider.close();
-  await simulator.close();
-});
+afterAll(() => bed.close());
 
 const spec = (name: string) => ({
   name,
