@@ -340,14 +340,16 @@ describe.each(['8.4', '9.1'] as const)('VM features (PVE %s)', (version) => {
     expect(
       (await client.request('POST', `/nodes/pve1/qemu/${vmid}/migrate`, { target: 'pve2' })).reason,
     ).toBe("can't migrate running VM without --online");
-    expect(
-      (
-        await client.request('POST', `/nodes/pve1/qemu/${vmid}/migrate`, {
-          target: 'pve1',
-          online: 1,
-        })
-      ).reason,
-    ).toBe('target is local node.');
+    // A parameter error, as qemu-server's migrate_vm raises it (raise_param_exc).
+    const local = await client.request('POST', `/nodes/pve1/qemu/${vmid}/migrate`, {
+      target: 'pve1',
+      online: 1,
+    });
+    expect(local.status).toBe(400);
+    expect(local.reason).toBe('Parameter verification failed.');
+    expect((local.body as { errors?: Record<string, string> }).errors).toEqual({
+      target: 'target is local node.',
+    });
     expect(
       await client.run('POST', `/nodes/pve1/qemu/${vmid}/migrate`, { target: 'pve2', online: 1 }),
     ).toBe("can't live migrate attached local disks without with-local-disks option");

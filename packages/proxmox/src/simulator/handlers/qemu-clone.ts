@@ -7,7 +7,7 @@ import {
   loadVm,
 } from '../context.js';
 import { isCdrom, parseDrive, parseNet, printDrive, printNet } from '../devices.js';
-import { die, TaskError } from '../errors.js';
+import { die, parameterError, TaskError } from '../errors.js';
 import type { VmState } from '../state.js';
 
 /** Storage types whose base volumes can back linked clones. */
@@ -166,8 +166,9 @@ export const qemuCloneHandlers: HandlerTable = {
     const state = context.state;
     const targetNode = String(params.target);
     checkLock(vm);
+    // qemu-server's migrate_vm: a parameter error, checked before the node is known to exist.
+    if (targetNode === vm.node) throw parameterError({ target: 'target is local node.' });
     if (!state.nodes.includes(targetNode)) throw die(`no such cluster node '${targetNode}'`);
-    if (targetNode === vm.node) throw die('target is local node.');
     if (vm.status === 'running' && !params.online)
       throw die("can't migrate running VM without --online");
     return forkWorker(request, 'qmigrate', String(vm.vmid), async (task) => {
