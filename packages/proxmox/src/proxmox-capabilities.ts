@@ -15,13 +15,16 @@ export const PROXMOX_CAPABILITY_DECLARATIONS = {
   'core.reboot': 'supported',
   'core.suspend': {
     level: 'supported',
-    note: 'status/suspend pauses QEMU with RAM kept on the host; hvkit reports it as suspended',
+    note: 'status/suspend pauses QEMU with RAM kept on the host; suspend({ toDisk: true }) hibernates (todisk=1); both report suspended',
   },
   'core.describe': 'supported',
   'core.reconfigure': 'supported',
   'core.taskStatus': 'supported',
   'core.taskCancel': { level: 'supported', note: 'DELETE /nodes/{node}/tasks/{upid}' },
-  'core.consoleUrl': { level: 'supported', note: 'vncproxy ticket and noVNC URL' },
+  'core.consoleUrl': {
+    level: 'supported',
+    note: 'vncproxy ticket, noVNC URL and the vncwebsocket endpoint (websocketUrl)',
+  },
 
   'resources.cpu': 'supported',
   'resources.memory': 'supported',
