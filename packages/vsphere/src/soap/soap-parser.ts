@@ -57,8 +57,8 @@ const ARRAY_FIELDS = new Set([
 
 /**
  * Scalars vim25 sends without `xsi:type` whose type is not a string (fields of TaskInfo,
- * UserSession, the property collector's specs). Unlisted untyped leaves stay strings; the
- * operations validate them with zod.
+ * UserSession, the property collector's specs, VirtualHardware and VirtualDevice). Unlisted
+ * untyped leaves stay strings; the operations validate them with zod.
  */
 const SCALAR_FIELDS: Readonly<Record<string, 'number' | 'boolean'>> = {
   cancelled: 'boolean',
@@ -71,6 +71,13 @@ const SCALAR_FIELDS: Readonly<Record<string, 'number' | 'boolean'>> = {
   all: 'boolean',
   recursive: 'boolean',
   maxObjects: 'number',
+  numCPU: 'number',
+  numCoresPerSocket: 'number',
+  memoryMB: 'number',
+  controllerKey: 'number',
+  unitNumber: 'number',
+  capacityInKB: 'number',
+  capacityInBytes: 'number',
 };
 
 const NUMERIC_XSD = new Set([

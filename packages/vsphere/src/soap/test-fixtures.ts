@@ -38,3 +38,13 @@ export function splitBytes(text: string, cuts: readonly number[]): Uint8Array[] 
 export function oneByteChunks(text: string): Uint8Array[] {
   return Array.from(new TextEncoder().encode(text), (byte) => Uint8Array.of(byte));
 }
+
+/** Reads a nested field of a parsed value (`dig(value, 'objects', 0, 'obj')`). */
+export function dig(value: unknown, ...path: readonly (string | number)[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = (current as Record<string | number, unknown>)[key];
+  }
+  return current;
+}
