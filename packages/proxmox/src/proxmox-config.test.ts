@@ -534,7 +534,8 @@ describe('configToVm', () => {
       { maxLength: 4 },
     ),
     tags: fc.dictionary(
-      fc.stringMatching(/^[A-Za-z0-9_.:/-]{1,10}$/),
+      // A valid spec: core's TagsSchema refuses the `__proto__` key fast-check likes to propose.
+      fc.stringMatching(/^[A-Za-z0-9_.:/-]{1,10}$/).filter((key) => key !== '__proto__'),
       fc.string({ maxLength: 10 }).filter((v) => !/\p{Cc}/u.test(v)),
       { maxKeys: 4 },
     ),

@@ -195,15 +195,17 @@ export function formatTags(tags: Record<string, string>): string {
 
 /** Proxmox `tags` (`;`, `,` or space separated) as core tags. */
 export function parseTags(text: string | number | undefined): Record<string, string> {
-  const tags: Record<string, string> = {};
-  if (text === undefined) return tags;
+  if (text === undefined) return {};
+  const entries: [string, string][] = [];
   for (const tag of String(text).split(/[;, ]+/)) {
     if (tag === '') continue;
     const plus = tag.indexOf('+');
     const key = decodeTagPart(plus < 0 ? tag : tag.slice(0, plus));
-    tags[key] = plus < 0 ? '' : decodeTagPart(tag.slice(plus + 1));
+    entries.push([key, plus < 0 ? '' : decodeTagPart(tag.slice(plus + 1))]);
   }
-  return tags;
+  // Own properties whatever the key: `tags[key] = …` with a tag named `__proto__` would set the
+  // object's prototype instead (fast-check found it).
+  return Object.fromEntries(entries);
 }
 
 // ---- small helpers ----------------------------------------------------------------------------
@@ -465,6 +467,23 @@ function ipConfigOf(
   return guard(issues, path, () => formatIpConfig(config));
 }
 
+/** The Proxmox bus for a core bus (default scsi); records an issue at `<path>.bus` when there is none. */
+function proxmoxBus(
+  coreBus: DiskBus | undefined,
+  path: string,
+  issues: SpecIssue[],
+): DriveBus | undefined {
+  const bus = CORE_BUS_TO_PROXMOX[coreBus ?? 'scsi'];
+  if (bus === undefined) {
+    issues.push({
+      path: `${path}.bus`,
+      code: 'proxmox-bus',
+      message: `Proxmox has no ${coreBus} disk bus: use scsi, virtio, sata or ide`,
+    });
+  }
+  return bus;
+}
+
 /**
  * The parameters of `POST /nodes/{node}/qemu` for a validated spec, plus what the caller does
  * around that call (resizes, snippet files, start).
@@ -608,16 +627,8 @@ export function specToCreateParams(spec: VmSpec, context: CreateContext): Create
   const resizes: DiskResize[] = [];
   disks.forEach((disk, index) => {
     const path = `disks[${index}]`;
-    const coreBus = disk.bus ?? 'scsi';
-    const bus = CORE_BUS_TO_PROXMOX[coreBus];
-    if (bus === undefined) {
-      issues.push({
-        path: `${path}.bus`,
-        code: 'proxmox-bus',
-        message: `Proxmox has no ${coreBus} disk bus: use scsi, virtio, sata or ide`,
-      });
-      return;
-    }
+    const bus = proxmoxBus(disk.bus, path, issues);
+    if (bus === undefined) return;
     let slot = nextIndex[bus];
     if (bus === 'ide' && cloudInit && slot === 2) slot = 3;
     if (slot > DRIVE_BUSES[bus]) {
@@ -1229,16 +1240,8 @@ export function changeToConfig(
     const keys: string[] = [];
     change.addDisks.forEach((disk, index) => {
       const path = `addDisks[${index}]`;
-      const coreBus = disk.bus ?? 'scsi';
-      const bus = CORE_BUS_TO_PROXMOX[coreBus];
-      if (bus === undefined) {
-        issues.push({
-          path: `${path}.bus`,
-          code: 'proxmox-bus',
-          message: `Proxmox has no ${coreBus} disk bus: use scsi, virtio, sata or ide`,
-        });
-        return;
-      }
+      const bus = proxmoxBus(disk.bus, path, issues);
+      if (bus === undefined) return;
       let slot = 0;
       while (slot <= DRIVE_BUSES[bus] && taken.has(`${bus}${slot}`)) slot++;
       if (slot > DRIVE_BUSES[bus]) {
