@@ -200,3 +200,13 @@ describe('names and identifiers', () => {
     expect(NameSchema.safeParse(`<&"'> $(x) | ;`).success).toBe(true);
   });
 });
+
+describe('TagsSchema and __proto__', () => {
+  it('refuses a __proto__ tag key instead of dropping it, naming the tags field', () => {
+    const tags = JSON.parse('{"__proto__":"x","team":"web"}') as Record<string, string>;
+    const result = TagsSchema.safeParse(tags);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.message).toBe('the tag key __proto__ is reserved');
+    expect(TagsSchema.parse({ team: 'web', proto: 'x' })).toEqual({ team: 'web', proto: 'x' });
+  });
+});

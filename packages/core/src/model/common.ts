@@ -147,8 +147,8 @@ export const Ipv6CidrSchema = z.string().refine((value) => {
   );
 }, 'must be an IPv6 address with prefix length, like 2001:db8::5/64');
 
-/** Tags: string keys and values. */
-export const TagsSchema = z.record(
+/** The shape of tags, before the `__proto__` guard of {@link TagsSchema}. */
+const TagRecordSchema = z.record(
   z
     .string()
     .min(1)
@@ -159,6 +159,17 @@ export const TagsSchema = z.record(
     .max(256)
     .refine((value) => !hasControlCharacters(value), 'must not contain control characters'),
 );
+
+/**
+ * Tags: string keys and values. A `__proto__` key is refused rather than silently dropped (zod
+ * skips it, and a plain object cannot hold it as a key).
+ */
+export const TagsSchema = z
+  .custom<z.input<typeof TagRecordSchema>>(
+    (value) => !(typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')),
+    { message: 'the tag key __proto__ is reserved' },
+  )
+  .pipe(TagRecordSchema);
 
 /** Provider-specific options, keyed by provider type and validated by that provider. */
 export const ProviderOptionsSchema = z.record(z.string(), z.record(z.string(), z.unknown()));
