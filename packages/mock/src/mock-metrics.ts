@@ -2,7 +2,13 @@
  * Synthetic performance data, a pure function of the seed, the VM and the time, so two runs
  * with the same seed and clock see the same numbers and a sample never changes once seen.
  */
-import { type MetricName, MetricNameSchema, type MetricSeries, type PowerState } from '@hvkit/core';
+import {
+  METRIC_UNITS,
+  type MetricName,
+  MetricNameSchema,
+  type MetricSeries,
+  type PowerState,
+} from '@hvkit/core';
 import { unitHash } from './mock-random.js';
 
 /** Interval of the real-time window, in seconds (vSphere's real-time statistics). */
@@ -13,16 +19,6 @@ export const HISTORY_INTERVAL_SECONDS = 300;
 export const REALTIME_WINDOW_MS = 3_600_000;
 /** Samples per series when the query names no `maxSamples`. */
 export const DEFAULT_MAX_SAMPLES = 60;
-
-const UNITS: Record<MetricName, MetricSeries['unit']> = {
-  'cpu.usagePercent': 'percent',
-  'memory.usagePercent': 'percent',
-  'memory.usedMiB': 'MiB',
-  'disk.readBytesPerSecond': 'bytes/s',
-  'disk.writeBytesPerSecond': 'bytes/s',
-  'network.rxBytesPerSecond': 'bytes/s',
-  'network.txBytesPerSecond': 'bytes/s',
-};
 
 /** What a metric needs to know about a VM. */
 export interface MetricSubject {
@@ -102,7 +98,7 @@ export function metricSeries(
   times.reverse();
   return metrics.map((metric) => ({
     metric,
-    unit: UNITS[metric],
+    unit: METRIC_UNITS[metric],
     intervalSeconds,
     samples: times.map((time) => ({
       timestamp: new Date(time).toISOString(),

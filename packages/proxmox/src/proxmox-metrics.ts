@@ -6,7 +6,7 @@
  * the fraction of the VM's vCPUs in use, the I/O figures are already rates in bytes per second
  * (RRD DERIVE data sources), and a slot without data carries only `time` (or NaN-like gaps).
  */
-import type { MetricName, MetricSeries } from '@hvkit/core';
+import { METRIC_UNITS, type MetricName, MetricNameSchema, type MetricSeries } from '@hvkit/core';
 
 /** One rrddata row, with Perl-loose types. */
 export type RrdRow = { time: number | string } & Record<string, number | string | null | undefined>;
@@ -32,16 +32,8 @@ const DEFAULT_INTERVAL: Record<RrdTimeframe, number> = {
   year: 604_800,
 };
 
-/** Every metric the mapping produces, in core order. */
-export const PROXMOX_METRICS: readonly MetricName[] = [
-  'cpu.usagePercent',
-  'memory.usagePercent',
-  'memory.usedMiB',
-  'disk.readBytesPerSecond',
-  'disk.writeBytesPerSecond',
-  'network.rxBytesPerSecond',
-  'network.txBytesPerSecond',
-];
+/** Every metric the mapping produces: all of core's, in core order. */
+export const PROXMOX_METRICS: readonly MetricName[] = MetricNameSchema.options;
 
 /**
  * The smallest timeframe that reaches back to `since` (default: `hour`, the real-time window).
@@ -61,16 +53,6 @@ function number(value: number | string | null | undefined): number | undefined {
   const result = Number(value);
   return Number.isFinite(result) ? result : undefined;
 }
-
-const UNIT: Record<MetricName, MetricSeries['unit']> = {
-  'cpu.usagePercent': 'percent',
-  'memory.usagePercent': 'percent',
-  'memory.usedMiB': 'MiB',
-  'disk.readBytesPerSecond': 'bytes/s',
-  'disk.writeBytesPerSecond': 'bytes/s',
-  'network.rxBytesPerSecond': 'bytes/s',
-  'network.txBytesPerSecond': 'bytes/s',
-};
 
 function metricValue(metric: MetricName, row: RrdRow): number | undefined {
   switch (metric) {
@@ -160,7 +142,7 @@ export function rrdToMetricSeries(
     }
     return {
       metric,
-      unit: UNIT[metric],
+      unit: METRIC_UNITS[metric],
       intervalSeconds,
       samples: samples.slice(Math.max(0, samples.length - maxSamples)),
     };

@@ -179,6 +179,17 @@ export const MetricNameSchema = z.enum([
 /** See {@link MetricNameSchema}. */
 export type MetricName = z.infer<typeof MetricNameSchema>;
 
+/** The unit each metric is reported in; every provider's `MetricSeries.unit` comes from here. */
+export const METRIC_UNITS: Readonly<Record<MetricName, 'percent' | 'MiB' | 'bytes/s'>> = {
+  'cpu.usagePercent': 'percent',
+  'memory.usagePercent': 'percent',
+  'memory.usedMiB': 'MiB',
+  'disk.readBytesPerSecond': 'bytes/s',
+  'disk.writeBytesPerSecond': 'bytes/s',
+  'network.rxBytesPerSecond': 'bytes/s',
+  'network.txBytesPerSecond': 'bytes/s',
+};
+
 /** Query for `getMetrics`. Without `since`: the real-time window. */
 export const MetricsQuerySchema = z
   .object({
