@@ -14,3 +14,4 @@ export type * from './provider.js';
 export * from './redact.js';
 export * from './requirements.js';
 export * from './task.js';
+export * from './transport.js';
