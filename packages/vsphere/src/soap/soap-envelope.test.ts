@@ -209,6 +209,78 @@ describe('the value writer', () => {
     }
   });
 
+  it.each([
+    ['byte', -128, '-128'],
+    ['byte', 127, '127'],
+    ['short', -32768, '-32768'],
+    ['int', 2147483647, '2147483647'],
+    ['long', 5368709120, '5368709120'],
+    ['long', '9223372036854775807', '9223372036854775807'],
+    ['long', '-9223372036854775808', '-9223372036854775808'],
+    ['float', 1.5, '1.5'],
+    ['double', -0.25, '-0.25'],
+    ['double', 1e21, '1e+21'],
+    ['boolean', false, 'false'],
+    ['string', 'a<b', 'a&lt;b'],
+    ['dateTime', '2026-11-21T15:26:31.000Z', '2026-11-21T15:26:31.000Z'],
+    ['dateTime', '2026-11-21T15:26:31+01:00', '2026-11-21T15:26:31+01:00'],
+    ['base64Binary', 'I2Nsb3VkLWNvbmZpZwo=', 'I2Nsb3VkLWNvbmZpZwo='],
+    ['base64Binary', '', ''],
+  ] as const)('writes a declared xsd:%s %j as %s', (type, value, text) => {
+    expect(serializeElement('v', value, type)).toBe(`<v>${text}</v>`);
+  });
+
+  it.each([
+    ['byte', 128],
+    ['byte', -129],
+    ['short', 32768],
+    ['short', 1.5],
+    ['byte', 0.5],
+    ['int', 2147483648],
+    ['int', '12a'],
+    ['long', '9223372036854775808'],
+    ['long', 2 ** 60],
+    ['int', true],
+    ['float', 1e39],
+    ['double', Number.POSITIVE_INFINITY],
+    ['double', '1.5'],
+    ['boolean', 'true'],
+    ['string', 42],
+    ['dateTime', 'yesterday'],
+    ['dateTime', '2026-13-01T00:00:00Z'],
+    ['dateTime', 1763738791000],
+    ['base64Binary', 'abc'],
+    ['base64Binary', 'a b='],
+    ['VirtualMachineFileInfo', 'x'],
+    ['ManagedObjectReference', 'vm-1'],
+  ] as const)('refuses a declared %s given %j, naming the path', (type, value) => {
+    try {
+      serializeElement('v', value, type);
+      expect.unreachable();
+    } catch (error) {
+      expect(InvalidSpecError.isInstance(error)).toBe(true);
+      expect((error as InvalidSpecError).issues[0]?.path).toBe('v');
+    }
+  });
+
+  it('writes a typed scalar in an anyType field and refuses one that contradicts its field', () => {
+    expect(
+      serializeElement('extraConfig', {
+        $type: 'OptionValue',
+        key: 'when',
+        value: { $xsd: 'dateTime', value: '2026-11-21T15:26:31Z' },
+      }),
+    ).toBe(
+      '<extraConfig><key>when</key><value xsi:type="xsd:dateTime">2026-11-21T15:26:31Z</value></extraConfig>',
+    );
+    expect(() => serializeElement('v', { $xsd: 'short', value: 70000 }, 'anyType')).toThrow(
+      /out of the xsd:short range/,
+    );
+    expect(() => serializeElement('v', { $xsd: 'long', value: 1 }, 'int')).toThrow(
+      /expects int, not xsd:long/,
+    );
+  });
+
   it('refuses a subtype that is not one of the declared type', () => {
     expect(() =>
       serializeElement('specSet', {
