@@ -7,6 +7,10 @@ set -euo pipefail
 
 command -v go >/dev/null 2>&1 || vcsim_die "go not found: run testbeds/vcsim/install.sh"
 mkdir -p "$VCSIM_BUILD_DIR"
+# Beds with their own state dirs (packages/vsphere/test/vcsim-bed.ts) may build
+# at the same time; two `go build -o X.tmp` into one file would corrupt it.
+exec 8>"$VCSIM_BUILD_DIR/lock"
+flock -w 600 8 || vcsim_die "another build holds $VCSIM_BUILD_DIR/lock"
 stamp="$VCSIM_BUILD_DIR/stamp"
 want="$(
   sha256sum "$VCSIM_DIR/main.go" | cut -d' ' -f1

@@ -14,6 +14,13 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
+# Checked before anything starts: a bad value must not leave a bed running.
+timeout="${VCSIM_START_TIMEOUT:-120}"
+case "$timeout" in
+  '' | . | *[!0-9.]* | *.*.*) vcsim_die "VCSIM_START_TIMEOUT must be seconds (e.g. 120 or 0.5), got '$timeout'" ;;
+esac
+timeout_ms="$(awk -v t="$timeout" 'BEGIN { printf "%d", t * 1000 }')"
+
 mkdir -p "$VCSIM_STATE_DIR"
 exec 9>"$VCSIM_STATE_DIR/lock"
 flock -w 300 9 || vcsim_die "another start/stop holds $VCSIM_STATE_DIR/lock"
@@ -70,15 +77,14 @@ TMPDIR="$dstmp" nohup setsid "$VCSIM_BIN" "${args[@]}" >"$VCSIM_LOG" 2>&1 </dev/
 pid=$!
 printf '%s\n' "$pid" >"$VCSIM_PIDFILE"
 
-timeout="${VCSIM_START_TIMEOUT:-120}"
-deadline=$(($(date +%s) + timeout))
+deadline_ms=$(($(date +%s%N) / 1000000 + timeout_ms))
 until [ -s "$VCSIM_READY" ]; do
   if ! kill -0 "$pid" 2>/dev/null; then
     rm -f "$VCSIM_PIDFILE"
     tail -n 20 "$VCSIM_LOG" >&2 || true
     vcsim_die "vcsim-hvkit exited before it was ready (log: $VCSIM_LOG)"
   fi
-  if [ "$(date +%s)" -ge "$deadline" ]; then
+  if [ "$(($(date +%s%N) / 1000000))" -ge "$deadline_ms" ]; then
     tail -n 20 "$VCSIM_LOG" >&2 || true
     flock -u 9
     "$VCSIM_DIR/stop.sh" >/dev/null || true
