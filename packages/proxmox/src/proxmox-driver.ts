@@ -515,6 +515,7 @@ export class ProxmoxDriver implements ProviderDriver {
     const maxcpu = Math.max(1, Math.round(resource.maxcpu ?? 1));
     return {
       ref: { provider: this.name, id: String(resource.vmid) },
+      detail: 'summary',
       name: resource.name ?? `VM ${resource.vmid}`,
       powerState:
         resource.status === 'running' ? 'on' : resource.status === 'stopped' ? 'off' : 'unknown',

@@ -127,6 +127,13 @@ export type VmPolicies = z.infer<typeof VmPoliciesSchema>;
 /** A VM as observed on its backend. */
 export const VmSchema = z.object({
   ref: VmRefSchema,
+  /**
+   * How complete the record is. `summary`: a `list` item read cheaply in bulk — ref, name, power
+   * state, template flag, CPU, memory, tags and what the backend's listing call gives; `disks`,
+   * `nics` and snapshots may be empty and guest info partial. `full` (or absent): everything the
+   * provider observes, as `get` returns. Call `get` for the full record of a summary.
+   */
+  detail: z.enum(['full', 'summary']).optional(),
   name: z.string(),
   description: z.string().optional(),
   powerState: PowerStateSchema,
