@@ -1159,3 +1159,59 @@ describe('createProvider: declaration helpers in the fake', () => {
     expect(DRIVER_METHODS).toContain('importDisk');
   });
 });
+
+describe('createProvider: list', () => {
+  it('streams a driver listing once instead of paging, validating each VM', async () => {
+    const pages: unknown[] = [];
+    const { provider: p, driver } = provider({
+      overrides: {
+        listPage: async (query) => {
+          pages.push(query);
+          return { items: [sampleVm('fake')] };
+        },
+        async *listStream(query) {
+          expect(query.namePrefix).toBe('a');
+          yield sampleVm('fake');
+          yield { ...sampleVm('fake'), name: 'a2' };
+        },
+      },
+    });
+    const seen: string[] = [];
+    for await (const vm of p.list({ namePrefix: 'a' })) seen.push(vm.name);
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).toBe('a2');
+    expect(pages).toHaveLength(0);
+    expect(driver.count('listPage')).toBe(0);
+  });
+
+  it('refuses an invalid VM from the stream with ProviderApiError', async () => {
+    const { provider: p } = provider({
+      overrides: {
+        async *listStream() {
+          yield { ...sampleVm('fake'), powerState: 'sideways' } as never;
+        },
+      },
+    });
+    const { error } = await settle(async () => {
+      for await (const _vm of p.list()) {
+        // drain
+      }
+    });
+    expect(ProviderApiError.isInstance(error)).toBe(true);
+  });
+
+  it('pages listPage when a cursor is given, even with a stream', async () => {
+    const { provider: p, driver } = provider({
+      overrides: {
+        listPage: async () => ({ items: [sampleVm('fake')] }),
+        async *listStream() {
+          yield sampleVm('fake');
+        },
+      },
+    });
+    const seen: unknown[] = [];
+    for await (const vm of p.list({ cursor: 'c1' })) seen.push(vm);
+    expect(seen).toHaveLength(1);
+    expect(driver.count('listPage')).toBe(1);
+  });
+});

@@ -279,9 +279,19 @@ class ContractProvider implements Provider {
 
   list(query: unknown = {}, options?: OperationOptions): AsyncIterable<Vm> {
     const self = this;
+    const driver = this.#driver;
     return {
       async *[Symbol.asyncIterator]() {
         let cursor: string | undefined = (query as { cursor?: string } | undefined)?.cursor;
+        if (driver.listStream && cursor === undefined) {
+          // One backend listing streamed through, instead of a page round trip per `limit` VMs.
+          self.#require('core.describe');
+          const parsed = self.#parse(ListQuerySchema, query, 'list query');
+          for await (const vm of driver.listStream(parsed, self.#options(options))) {
+            yield self.#vm(vm);
+          }
+          return;
+        }
         do {
           const page = await self.listPage({ ...(query as object), cursor }, options);
           yield* page.items;

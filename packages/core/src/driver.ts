@@ -56,6 +56,12 @@ export interface ProviderDriver {
 
   validate(options: DriverOptions): Promise<ValidationReport>;
   listPage(query: ParsedInput['listQuery'], options: DriverOptions): Promise<Page<Vm>>;
+  /**
+   * Optional: every VM matching `query` as one stream (its `limit` and `cursor` are ignored).
+   * When present, `provider.list()` without a cursor uses it instead of paging `listPage`, so a
+   * backend that lists in one call (vSphere's property collector) is read once, not once per page.
+   */
+  listStream?(query: ParsedInput['listQuery'], options: DriverOptions): AsyncIterable<Vm>;
   get(id: string, options: DriverOptions): Promise<Vm>;
   getTask(taskId: string, options: DriverOptions): Promise<TaskSnapshot>;
   watchTask?(taskId: string, options: DriverOptions): AsyncIterable<TaskSnapshot>;
