@@ -1165,11 +1165,11 @@ describe('createProvider: list', () => {
     const pages: unknown[] = [];
     const { provider: p, driver } = provider({
       overrides: {
-        listPage: async (query) => {
+        listPage: async (query: unknown) => {
           pages.push(query);
           return { items: [sampleVm('fake')] };
         },
-        async *listStream(query) {
+        async *listStream(query: { namePrefix?: string }) {
           expect(query.namePrefix).toBe('a');
           yield sampleVm('fake');
           yield { ...sampleVm('fake'), name: 'a2' };

@@ -105,7 +105,7 @@ export interface RecordingDriverOptions {
   capabilities?: Partial<Record<CapabilityId, CapabilityDeclaration>>;
   taskSettings?: TaskSettings;
   /** Methods to replace (still recorded); `undefined` removes the method. */
-  overrides?: Partial<Record<DriverMethod | 'watchTask', unknown>>;
+  overrides?: Partial<Record<DriverMethod | 'watchTask' | 'listStream', unknown>>;
 }
 
 /**
