@@ -1,0 +1,98 @@
+/**
+ * Test support for the operation modules (used by `*.test.ts` only): recorded responses, a
+ * context on the shared vcsim bed, and a context whose client talks to an undici MockAgent that
+ * answers each SOAP method with a recorded or hand-written response.
+ */
+import { readFileSync } from 'node:fs';
+import { silentLogger, systemClock } from '@hvkit/core';
+import { MockAgent } from 'undici';
+import type { VcsimReady } from '../../test/vcsim.js';
+import { createVsphereDispatcher } from '../client/tls.js';
+import { VimClient } from '../client/vim-client.js';
+import { parseSoapResponse } from '../soap/soap-parser.js';
+import type { VsphereContext } from '../vsphere-context.js';
+
+/** `__fixtures__/<name>` without the recorder's leading `<!-- HTTP … -->` comment. */
+export function opsFixture(name: string): { status: number; body: string } {
+  const text = readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url), 'utf8');
+  const match = /^<!--(.*?)-->\r?\n/.exec(text);
+  if (match === null) return { status: 200, body: text };
+  const status = /HTTP (\d{3})/.exec(match[1] ?? '');
+  return { status: status === null ? 200 : Number(status[1]), body: text.slice(match[0].length) };
+}
+
+/** The `returnval` list of a recorded response. @throws when it holds a fault. */
+export async function fixtureReturnval(name: string): Promise<unknown[]> {
+  const parsed = await parseSoapResponse(opsFixture(name).body);
+  if (parsed.kind !== 'result') throw new Error(`${name} holds a fault`);
+  return parsed.returnval;
+}
+
+/** A context on a vcsim bed (the shared one from `requireVcsim()`). Close `ctx.client` after. */
+export function vcsimContext(ready: VcsimReady, name = 'vcsim'): VsphereContext {
+  const client = new VimClient({
+    url: ready.url,
+    username: ready.username,
+    password: ready.password,
+    provider: name,
+    dispatcher: createVsphereDispatcher({ ca: ready.certificatePem }),
+  });
+  return { client, name, clock: systemClock, logger: silentLogger };
+}
+
+const SERVICE_CONTENT = `<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><RetrieveServiceContentResponse xmlns="urn:vim25"><returnval><rootFolder type="Folder">group-d1</rootFolder><propertyCollector type="PropertyCollector">propertyCollector</propertyCollector><viewManager type="ViewManager">ViewManager</viewManager><about><fullName>VMware vCenter Server 8.0.3 build-24022515</fullName><apiVersion>8.0.3.0</apiVersion><apiType>VirtualCenter</apiType><version>8.0.3</version><build>24022515</build></about><sessionManager type="SessionManager">SessionManager</sessionManager><eventManager type="EventManager">EventManager</eventManager><perfManager type="PerformanceManager">PerfMgr</perfManager></returnval></RetrieveServiceContentResponse></soapenv:Body></soapenv:Envelope>`;
+
+const LOGIN = `<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><LoginResponse xmlns="urn:vim25"><returnval><key>52a1</key><userName>administrator@vsphere.local</userName></returnval></LoginResponse></soapenv:Body></soapenv:Envelope>`;
+
+/** One scripted answer: the SOAP method it answers (matched in the request body) and the reply. */
+export interface ScriptedAnswer {
+  method: string;
+  status: number;
+  body: string;
+}
+
+/**
+ * A context whose client talks to `https://vcenter.test/sdk` through a MockAgent answering
+ * RetrieveServiceContent and Login itself and each other method with the first unused answer
+ * scripted for it. Requests are recorded in `requests` (method name and body).
+ */
+export function scriptedContext(answers: readonly ScriptedAnswer[]): {
+  ctx: VsphereContext;
+  requests: { method: string; body: string }[];
+} {
+  const agent = new MockAgent();
+  agent.disableNetConnect();
+  const pool = agent.get('https://vcenter.test');
+  const requests: { method: string; body: string }[] = [];
+  const queue = [...answers];
+  pool
+    .intercept({ path: '/sdk', method: 'POST' })
+    .reply((request) => {
+      const body = String(request.body ?? '');
+      const method = /<soapenv:Body><([A-Za-z_]+)/.exec(body)?.[1] ?? '';
+      requests.push({ method, body });
+      if (method === 'RetrieveServiceContent') return { statusCode: 200, data: SERVICE_CONTENT };
+      if (method === 'Login') {
+        return {
+          statusCode: 200,
+          data: LOGIN,
+          responseOptions: { headers: { 'set-cookie': 'vmware_soap_session="abc"; Path=/' } },
+        };
+      }
+      const index = queue.findIndex((answer) => answer.method === method);
+      if (index < 0) return { statusCode: 500, data: `no scripted answer for ${method}` };
+      const [answer] = queue.splice(index, 1);
+      return { statusCode: answer?.status ?? 500, data: answer?.body ?? '' };
+    })
+    .persist();
+  const client = new VimClient({
+    url: 'https://vcenter.test/sdk',
+    username: 'administrator@vsphere.local',
+    password: 'not-a-secret',
+    provider: 'vc',
+    dispatcher: agent,
+  });
+  return { ctx: { client, name: 'vc', clock: systemClock, logger: silentLogger }, requests };
+}
