@@ -1,0 +1,399 @@
+/**
+ * Disk data for the migration pipeline: export a VM disk's bytes (resumable by offset) and import
+ * a disk image into a datastore, both through the datastore `/folder` HTTP access, streaming with
+ * constant memory.
+ *
+ * Format decisions (the pipeline converts between formats, so it must be told the truth):
+ * - A flat VMDK (`VirtualDiskFlatVer2BackingInfo`) is a small text descriptor `x.vmdk` plus the
+ *   data extent `x-flat.vmdk`, which holds the disk's raw bytes (every sector, unallocated ones as
+ *   zeros). The export sends the extent, so its format is `raw`, not `vmdk`.
+ * - A `raw` import is stored the same way, as `hvkit-images/<name>-flat.vmdk` plus a
+ *   monolithicFlat descriptor `hvkit-images/<name>.vmdk` written here: the image is then a disk
+ *   vSphere can attach or copy (CopyVirtualDisk_Task). Its id is the descriptor's datastore path.
+ * - `vmdk`, `qcow2` and `vhdx` imports are stored byte for byte (`<name>.src.vmdk`, `.qcow2`,
+ *   `.vhdx`); ESXi cannot attach them as they are (a foreign VMDK is usually streamOptimized),
+ *   so deploying from them needs a conversion first.
+ */
+import {
+  ConflictError,
+  type DiskExport,
+  type DiskImportSpec,
+  DiskImportSpecSchema,
+  type Image,
+  InvalidSpecError,
+  NotFoundError,
+  UnsupportedCapabilityError,
+} from '@hvkit/core';
+import { fetch } from 'undici';
+import { readOne } from '../client/property-reader.js';
+import type { ManagedObjectReference } from '../soap/soap-envelope.js';
+import type { VsphereContext } from '../vsphere-context.js';
+import {
+  datacenterOf,
+  deleteDatastoreFile,
+  findDatastore,
+  requireMoRef,
+  waitForTask,
+} from './datastore-files.js';
+import {
+  datastoreFileUrl,
+  datastorePath,
+  downloadDatastoreFile,
+  httpStatusError,
+  parseDatastorePath,
+  requestFailure,
+  sessionHeaders,
+  uploadDatastoreFile,
+} from './datastore-http.js';
+
+/** Folder of every image `importDisk` writes, at the root of the datastore. */
+export const IMAGE_FOLDER = 'hvkit-images';
+
+const SECTOR_BYTES = 512;
+
+type Fields = Record<string, unknown>;
+
+function asArray(value: unknown): unknown[] {
+  if (value === undefined || value === null) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+function vmRef(vm: ManagedObjectReference | string): ManagedObjectReference {
+  return typeof vm === 'string' ? { type: 'VirtualMachine', value: vm } : vm;
+}
+
+/**
+ * Streams the data of one VM disk from `offsetBytes` (for a resumed transfer: the bytes already
+ * received) to its end. The stream gives exactly `sizeBytes - offsetBytes` bytes, or ends with a
+ * retryable TransportError saying where to resume.
+ *
+ * Only flat VMDKs without a parent are exported: a disk with snapshots or a linked clone's delta
+ * would give only the changes since the parent. A running VM holds a lock on its disk on ESXi;
+ * power it off (or snapshot and export the parent) first.
+ *
+ * @param diskKey The disk's device key, as text (core `Disk.id`).
+ * @returns format `raw` (see the module comment).
+ * @throws InvalidSpecError for a bad offset or one beyond the end; NotFoundError (`vm`) for an
+ *   unknown VM, (`disk`) for an unknown key or a missing data file; ConflictError
+ *   (`invalid-state`) for a disk with a parent; UnsupportedCapabilityError
+ *   (`migration.diskExport`) for other backings (RDM, sparse, seSparse…); TransportError.
+ */
+export async function exportVmDisk(
+  ctx: VsphereContext,
+  vm: ManagedObjectReference | string,
+  diskKey: string,
+  offsetBytes: number,
+  signal?: AbortSignal,
+): Promise<DiskExport> {
+  if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0) {
+    throw new InvalidSpecError(
+      [{ path: 'offsetBytes', message: 'must be a non-negative integer', code: 'invalid_offset' }],
+      { subject: 'disk export' },
+    );
+  }
+  const ref = vmRef(vm);
+  const object = await readOne(ctx.client, ref, ['config.hardware.device'], { signal });
+  if (object.missing.length > 0 || !('config.hardware.device' in object.properties)) {
+    throw new NotFoundError('vm', ref.value, undefined, ctx.client.faultContext);
+  }
+  const disk = asArray(object.properties['config.hardware.device'])
+    .map((device) => device as Fields)
+    .find((device) => device.$type === 'VirtualDisk' && String(device.key) === diskKey);
+  if (!disk) {
+    throw new NotFoundError(
+      'disk',
+      diskKey,
+      `disk ${JSON.stringify(diskKey)} not found on VM ${ref.value}`,
+      ctx.client.faultContext,
+    );
+  }
+  const backing = (disk.backing ?? {}) as Fields;
+  if (backing.$type !== 'VirtualDiskFlatVer2BackingInfo') {
+    throw new UnsupportedCapabilityError(
+      'migration.diskExport',
+      `disk ${diskKey} has a ${String(backing.$type)}; only flat VMDKs (VirtualDiskFlatVer2BackingInfo) can be exported`,
+      ctx.client.faultContext,
+    );
+  }
+  if (backing.parent !== undefined) {
+    throw new ConflictError(
+      'invalid-state',
+      `disk ${diskKey} is a delta disk (snapshot or linked clone); consolidate or delete its snapshots first`,
+      ctx.client.faultContext,
+    );
+  }
+  const fileName = String(backing.fileName ?? '');
+  const descriptor = parseDatastorePath(fileName, 'backing.fileName');
+  if (!descriptor.path.endsWith('.vmdk')) {
+    throw new UnsupportedCapabilityError(
+      'migration.diskExport',
+      `disk ${diskKey} file ${fileName} is not a .vmdk`,
+      ctx.client.faultContext,
+    );
+  }
+  const datastoreRef = requireMoRef(backing.datastore, 'disk backing datastore', ctx);
+  const datacenter = await datacenterOf(ctx, datastoreRef, { signal });
+  const download = await downloadDatastoreFile(ctx, {
+    datacenter: datacenter.path,
+    datastore: descriptor.datastore,
+    path: flatExtentOf(descriptor.path),
+    offsetBytes,
+    signal,
+    notFound: 'disk',
+  });
+  return {
+    diskId: diskKey,
+    format: 'raw',
+    sizeBytes: download.sizeBytes,
+    offsetBytes,
+    stream: download.stream,
+  };
+}
+
+/** `vm/disk.vmdk` → `vm/disk-flat.vmdk`: where a flat VMDK keeps its data. */
+export function flatExtentOf(descriptorPath: string): string {
+  return descriptorPath.replace(/\.vmdk$/, '-flat.vmdk');
+}
+
+/**
+ * The monolithicFlat descriptor of a raw extent of `sizeBytes` (a multiple of 512): what
+ * `vmkfstools` writes beside a `-flat.vmdk`, so vSphere can open the extent as a disk.
+ * The geometry is the one ESXi uses for SCSI disks (255 heads, 63 sectors).
+ */
+export function flatDescriptor(extentFileName: string, sizeBytes: number): string {
+  const sectors = sizeBytes / SECTOR_BYTES;
+  const cylinders = Math.max(1, Math.floor(sectors / (255 * 63)));
+  return [
+    '# Disk DescriptorFile',
+    'version=1',
+    'CID=fffffffe',
+    'parentCID=ffffffff',
+    'createType="vmfs"',
+    '',
+    '# Extent description',
+    `RW ${sectors} VMFS "${extentFileName.replace(/"/g, '')}"`,
+    '',
+    '# The Disk Data Base',
+    '#DDB',
+    '',
+    'ddb.adapterType = "lsilogic"',
+    `ddb.geometry.cylinders = "${cylinders}"`,
+    'ddb.geometry.heads = "255"',
+    'ddb.geometry.sectors = "63"',
+    'ddb.virtualHWVersion = "13"',
+    '',
+  ].join('\n');
+}
+
+/** Where `importDisk` stores an image of `name` and `format`. */
+export function imageLayout(
+  name: string,
+  format: DiskImportSpec['format'],
+  sizeBytes: number,
+): { id: string; data: string; descriptor?: string } {
+  if (format === 'raw' && sizeBytes % SECTOR_BYTES === 0) {
+    const descriptor = `${IMAGE_FOLDER}/${name}.vmdk`;
+    return { id: descriptor, data: flatExtentOf(descriptor), descriptor };
+  }
+  const extension = { raw: 'raw', vmdk: 'src.vmdk', qcow2: 'qcow2', vhdx: 'vhdx' }[format];
+  const data = `${IMAGE_FOLDER}/${name}.${extension}`;
+  return { id: data, data };
+}
+
+async function fileExists(
+  ctx: VsphereContext,
+  location: { datacenter: string; datastore: string; path: string },
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  const url = datastoreFileUrl(ctx.client.url, location);
+  const where = `vSphere HEAD datastore file ${datastorePath(location.datastore, location.path)}`;
+  let status: number;
+  try {
+    const response = await fetch(url, {
+      method: 'HEAD',
+      headers: await sessionHeaders(ctx, signal),
+      signal,
+      dispatcher: ctx.client.dispatcher,
+    });
+    await response.body?.cancel().catch(() => undefined);
+    status = response.status;
+  } catch (error) {
+    throw requestFailure(ctx, error, where, true, signal);
+  }
+  if (status === 404) return false;
+  if (status >= 200 && status < 300) return true;
+  throw httpStatusError(ctx, status, where, { resource: 'storage', id: location.datastore });
+}
+
+/**
+ * Writes a disk image into a datastore (`spec.storage`: datastore name or moref value; default the
+ * accessible one with the most free space) under `hvkit-images/`, streaming `source` with
+ * constant memory and hashing it on the way. See the module comment for the layout per format.
+ *
+ * @returns the Image: id = its datastore path (`[ds] hvkit-images/<name>.vmdk` for raw),
+ *   `source: { kind: 'disk' }`, `sha256` of the bytes received.
+ * @throws InvalidSpecError for a bad spec (before any I/O), a byte count other than
+ *   `spec.sizeBytes`, or bytes that do not hash to `spec.sha256` (the uploaded file is deleted
+ *   first); ConflictError (`already-exists`) when an image of that name and format exists;
+ *   NotFoundError (`storage`) for an unknown datastore; TransportError, ProviderApiError.
+ */
+export async function importDisk(
+  ctx: VsphereContext,
+  spec: DiskImportSpec,
+  source: AsyncIterable<Uint8Array>,
+  signal?: AbortSignal,
+): Promise<Image> {
+  const parsed = DiskImportSpecSchema.safeParse(spec);
+  if (!parsed.success)
+    throw InvalidSpecError.fromZod(parsed.error, { subject: 'disk import spec' });
+  const { name, format, sizeBytes, storage, sha256: expected } = parsed.data;
+  if (/[/\\]/.test(name) || name === '.' || name === '..') {
+    throw new InvalidSpecError(
+      [
+        {
+          path: 'name',
+          message: 'must not contain `/` or `\\` (it names a file)',
+          code: 'invalid_name',
+        },
+      ],
+      { subject: 'disk import spec' },
+    );
+  }
+  const layout = imageLayout(name, format, sizeBytes);
+  const datastore = await findDatastore(ctx, storage, { signal });
+  const location = { datacenter: datastore.datacenter.path, datastore: datastore.name };
+  const id = datastorePath(datastore.name, layout.id);
+  if (await fileExists(ctx, { ...location, path: layout.id }, signal)) {
+    throw new ConflictError(
+      'already-exists',
+      `image ${id} already exists`,
+      ctx.client.faultContext,
+    );
+  }
+  const removeUploaded = async () => {
+    const task = await deleteDatastoreFile(ctx, {
+      datastore: datastore.name,
+      datacenter: datastore.datacenter.ref,
+      path: layout.data,
+    });
+    await waitForTask(ctx, task);
+  };
+  let uploaded: { sizeBytes: number; sha256: string };
+  try {
+    uploaded = await uploadDatastoreFile(ctx, {
+      ...location,
+      path: layout.data,
+      source,
+      sizeBytes,
+      signal,
+    });
+  } catch (error) {
+    // The server created the file before the body failed: do not leave a partial image behind.
+    await removeUploaded().catch((cleanup: unknown) =>
+      ctx.logger.warn('vsphere: could not delete a partial image upload', {
+        id,
+        error: String(cleanup),
+      }),
+    );
+    throw error;
+  }
+  if (expected !== undefined && uploaded.sha256 !== expected) {
+    await removeUploaded();
+    throw new InvalidSpecError(
+      [
+        {
+          path: 'sha256',
+          message: `the received bytes hash to ${uploaded.sha256}, not ${expected}; the upload was deleted`,
+          code: 'checksum_mismatch',
+        },
+      ],
+      { subject: 'disk import', ...ctx.client.faultContext },
+    );
+  }
+  if (layout.descriptor !== undefined) {
+    const text = new TextEncoder().encode(
+      flatDescriptor(layout.data.split('/').pop() ?? '', sizeBytes),
+    );
+    await uploadDatastoreFile(ctx, {
+      ...location,
+      path: layout.descriptor,
+      source: once(text),
+      sizeBytes: text.byteLength,
+      signal,
+    });
+  }
+  return {
+    id,
+    name,
+    format,
+    sizeBytes: uploaded.sizeBytes,
+    storage: datastore.name,
+    source: { kind: 'disk' },
+    cached: false,
+    sha256: uploaded.sha256,
+    createdAt: new Date(ctx.clock.now()).toISOString(),
+  };
+}
+
+/** A one-chunk stream. */
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+/**
+ * Starts deleting an image `importDisk` wrote (id = its datastore path) and returns the Task:
+ * `DeleteVirtualDisk_Task` for a descriptor + flat extent pair, `DeleteDatastoreFile_Task` for a
+ * file stored as is.
+ *
+ * @throws InvalidSpecError when `id` is not a datastore path under `hvkit-images/`; NotFoundError
+ *   (`storage`) for an unknown datastore.
+ */
+export async function deleteDiskImage(
+  ctx: VsphereContext,
+  id: string,
+  signal?: AbortSignal,
+): Promise<ManagedObjectReference> {
+  const parsed = parseDatastorePath(id, 'id');
+  if (!parsed.path.startsWith(`${IMAGE_FOLDER}/`)) {
+    throw new InvalidSpecError(
+      [
+        {
+          path: 'id',
+          message: `is not an image importDisk wrote (under ${IMAGE_FOLDER}/)`,
+          code: 'invalid_image_id',
+        },
+      ],
+      { subject: 'image id' },
+    );
+  }
+  const datastore = await findDatastore(ctx, parsed.datastore, { signal });
+  const pairOfFiles = parsed.path.endsWith('.vmdk') && !parsed.path.endsWith('.src.vmdk');
+  if (!pairOfFiles) {
+    return deleteDatastoreFile(
+      ctx,
+      { datastore: datastore.name, datacenter: datastore.datacenter.ref, path: parsed.path },
+      { signal },
+    );
+  }
+  const manager = (await ctx.client.serviceContent({ signal })).virtualDiskManager;
+  if (!manager) {
+    throw new UnsupportedCapabilityError(
+      'migration.diskImport',
+      'this endpoint has no VirtualDiskManager',
+      ctx.client.faultContext,
+    );
+  }
+  return requireMoRef(
+    await ctx.client.callOne(
+      'DeleteVirtualDisk_Task',
+      manager,
+      [
+        ['name', id, 'string'],
+        ['datacenter', datastore.datacenter.ref, 'ManagedObjectReference'],
+      ],
+      { signal },
+    ),
+    'DeleteVirtualDisk_Task task',
+    ctx,
+  );
+}
