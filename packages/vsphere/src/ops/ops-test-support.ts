@@ -7,10 +7,14 @@ import { readFileSync } from 'node:fs';
 import { silentLogger, systemClock } from '@hvkit/core';
 import { MockAgent } from 'undici';
 import type { VcsimReady } from '../../test/vcsim.js';
+import { readAll } from '../client/property-reader.js';
 import { createVsphereDispatcher } from '../client/tls.js';
 import { VimClient } from '../client/vim-client.js';
-import { parseSoapResponse } from '../soap/soap-parser.js';
+import type { DataObject, ManagedObjectReference, SoapArgument } from '../soap/soap-envelope.js';
+import { type ObjectContent, parseSoapResponse } from '../soap/soap-parser.js';
 import type { VsphereContext } from '../vsphere-context.js';
+import { listOf, moRefOf } from './values.js';
+import { taskRefOf, waitForTask } from './wait-for-task.js';
 
 /** `__fixtures__/<name>` without the recorder's leading `<!-- HTTP … -->` comment. */
 export function opsFixture(name: string): { status: number; body: string } {
@@ -95,4 +99,88 @@ export function scriptedContext(answers: readonly ScriptedAnswer[]): {
     dispatcher: agent,
   });
   return { ctx: { client, name: 'vc', clock: systemClock, logger: silentLogger }, requests };
+}
+
+/** A unique, recognisable name for an object a test creates on the shared bed. */
+export function uniqueName(label: string): string {
+  return `hvkit-ops-${label}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/**
+ * Creates a powered-off VM named `name` with one NIC on "VM Network" and no disk, in the first
+ * cluster's root pool (or `pool`), on its first host. Returns the VM moref value.
+ */
+export async function createScratchVm(
+  ctx: VsphereContext,
+  name: string,
+  pool?: ManagedObjectReference,
+): Promise<string> {
+  let folder: ManagedObjectReference | undefined;
+  for await (const dc of readAll(ctx.client, 'Datacenter', ['vmFolder'])) {
+    folder = moRefOf(dc.properties.vmFolder);
+    break;
+  }
+  let cluster: { pool?: ManagedObjectReference; host?: ManagedObjectReference } | undefined;
+  const clusters: ObjectContent[] = [];
+  for await (const item of readAll(ctx.client, 'ClusterComputeResource', [
+    'resourcePool',
+    'host',
+  ])) {
+    clusters.push(item);
+  }
+  clusters.sort((a, b) => a.obj.value.localeCompare(b.obj.value));
+  const [first] = clusters;
+  if (first !== undefined) {
+    cluster = {
+      pool: moRefOf(first.properties.resourcePool),
+      host: moRefOf(listOf(first.properties.host)[0]),
+    };
+  }
+  const target = pool ?? cluster?.pool;
+  if (folder === undefined || target === undefined) throw new Error('vcsim has no DC or cluster');
+  const config: DataObject = {
+    $type: 'VirtualMachineConfigSpec',
+    name,
+    guestId: 'otherGuest64',
+    files: { $type: 'VirtualMachineFileInfo', vmPathName: '[LocalDS_0]' },
+    numCPUs: 1,
+    memoryMB: 64,
+    deviceChange: [
+      {
+        $type: 'VirtualDeviceConfigSpec',
+        operation: 'add',
+        device: {
+          $type: 'VirtualE1000',
+          key: -100,
+          backing: { $type: 'VirtualEthernetCardNetworkBackingInfo', deviceName: 'VM Network' },
+          addressType: 'generated',
+        },
+      },
+    ],
+  };
+  const task = await ctx.client.callOne('CreateVM_Task', folder, [
+    ['config', config, 'VirtualMachineConfigSpec'],
+    ['pool', target, 'ManagedObjectReference'],
+    ['host', cluster?.host, 'ManagedObjectReference'],
+  ]);
+  const vm = moRefOf(await waitForTask(ctx, taskRefOf(task, 'CreateVM_Task', ctx.name)));
+  if (vm === undefined) throw new Error('CreateVM_Task returned no VM');
+  return vm.value;
+}
+
+/** Runs a VM task method (`PowerOnVM_Task`, `ReconfigVM_Task` …) and waits for it. */
+export async function runVmTask(
+  ctx: VsphereContext,
+  vmId: string,
+  method: string,
+  args: readonly SoapArgument[] = [],
+): Promise<unknown> {
+  const task = await ctx.client.callOne(method, { type: 'VirtualMachine', value: vmId }, args);
+  return waitForTask(ctx, taskRefOf(task, method, ctx.name));
+}
+
+/** Powers off (when on) and destroys a scratch VM; never throws (clean-up). */
+export async function destroyScratchVm(ctx: VsphereContext, vmId: string): Promise<void> {
+  await runVmTask(ctx, vmId, 'PowerOffVM_Task').catch(() => undefined);
+  await runVmTask(ctx, vmId, 'Destroy_Task').catch(() => undefined);
 }
