@@ -991,7 +991,7 @@ interface DeviceInfo {
   unitNumber: number | undefined;
 }
 
-function deviceInfo(raw: Readonly<Record<string, unknown>>): DeviceInfo | undefined {
+function describeDevice(raw: Readonly<Record<string, unknown>>): DeviceInfo | undefined {
   const key = numberOf(raw.key);
   if (typeof raw.$type !== 'string' || key === undefined) return undefined;
   return {
@@ -1173,7 +1173,7 @@ export function buildReconfigureSpec(
 
   // Devices
   const devices = current.devices
-    .map(deviceInfo)
+    .map(describeDevice)
     .filter((device): device is DeviceInfo => device !== undefined);
   const byId = new Map(devices.map((device) => [String(device.key), device]));
   const deviceChange: DataObject[] = [];
