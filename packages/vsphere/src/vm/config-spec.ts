@@ -1446,7 +1446,9 @@ export function ipv4Netmask(prefix: number): string {
  * True when the spec asks for something only `CustomizeVM_Task` can apply: no cloud-init, and
  * a customization or NIC addressing.
  */
-export function needsCustomization(spec: Pick<VmSpec, 'cloudInit' | 'customization' | 'nics'>) {
+export function needsCustomization(
+  spec: Pick<VmSpec, 'cloudInit' | 'customization' | 'nics'>,
+): boolean {
   if (spec.cloudInit !== undefined) return false;
   return spec.customization !== undefined || (spec.nics ?? []).some(addressed);
 }
