@@ -108,7 +108,7 @@ export function uniqueName(label: string): string {
 
 /**
  * Creates a powered-off VM named `name` with one NIC on "VM Network" and no disk, in the first
- * cluster's root pool (or `pool`), on its first host. Returns the VM moref value.
+ * cluster's root pool on its first host, or in `pool`. Returns the VM moref value.
  */
 export async function createScratchVm(
   ctx: VsphereContext,
@@ -161,7 +161,8 @@ export async function createScratchVm(
   const task = await ctx.client.callOne('CreateVM_Task', folder, [
     ['config', config, 'VirtualMachineConfigSpec'],
     ['pool', target, 'ManagedObjectReference'],
-    ['host', cluster?.host, 'ManagedObjectReference'],
+    // With a pool of its own the VM goes to a host of the pool's owner (vcsim picks one).
+    ['host', pool === undefined ? cluster?.host : undefined, 'ManagedObjectReference'],
   ]);
   const vm = moRefOf(await waitForTask(ctx, taskRefOf(task, 'CreateVM_Task', ctx.name)));
   if (vm === undefined) throw new Error('CreateVM_Task returned no VM');
