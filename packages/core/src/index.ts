@@ -4,6 +4,7 @@ export * from './clock.js';
 export * from './create-provider.js';
 export * from './driver.js';
 export * from './errors.js';
+export * from './idempotency.js';
 export * from './logger.js';
 export * from './model/common.js';
 export * from './model/operations.js';

@@ -23,6 +23,7 @@ import {
   type Clock,
   ConflictError,
   type ConsoleAccess,
+  canonicalJson,
   type DriverOptions,
   type GuestInfo,
   type HealthReport,
@@ -42,6 +43,7 @@ import {
   type RedactOptions,
   type SnapshotTree,
   type StoragePool,
+  shortHash,
   type TaskSettings,
   type TaskSnapshot,
   type TaskStart,
@@ -184,22 +186,6 @@ const EVENT_TYPES: Record<string, string> = {
 /** HA restart priority ↔ `max_restart` (how hard the HA manager restarts the VM on its node). */
 const PRIORITY_RESTARTS = { disabled: 0, low: 1, medium: 2, high: 3 } as const;
 type RestartPriority = keyof typeof PRIORITY_RESTARTS;
-
-function sha(text: string, length: number): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, length);
-}
-
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 function iso(seconds: number): string {
   return new Date(seconds * 1000).toISOString();
@@ -858,8 +844,8 @@ export class ProxmoxDriver implements ProviderDriver {
     options: DriverOptions,
   ): Promise<{ tag?: string; replay?: TaskStart }> {
     if (options.idempotencyKey === undefined) return {};
-    const keyHash = sha(options.idempotencyKey, 20);
-    const requestHash = sha(canonical([kind, request]), 12);
+    const keyHash = shortHash(options.idempotencyKey, 20);
+    const requestHash = shortHash(canonicalJson([kind, request]), 12);
     const found = await this.#findByIdem(keyHash, options);
     if (found) {
       if (found.requestHash !== requestHash)
@@ -1777,7 +1763,7 @@ export class ProxmoxDriver implements ProviderDriver {
     const extension = /\.(qcow2|raw|vmdk)$/.exec(new URL(url).pathname)?.[1] ?? 'qcow2';
     // Named after the URL, so the same source is found again (images.caching); the name asked
     // for is reported by the import.
-    const filename = `hvkit-${sha(url, 24)}.${extension}`;
+    const filename = `hvkit-${shortHash(url, 24)}.${extension}`;
     const volid = `${this.#importStorage}:import/${filename}`;
     const existing = await this.#get<{ volid: string }[]>(
       `/nodes/${encodeURIComponent(node)}/storage/${encodeURIComponent(this.#importStorage)}/content`,

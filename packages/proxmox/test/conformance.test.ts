@@ -4,10 +4,9 @@
  * "before any I/O" tests prove that nothing reached Proxmox. No test is skipped here: what the
  * provider cannot do on Proxmox it declares, and the suite checks the declaration.
  */
-import { defineConformanceSuite } from '@hvkit/conformance';
+import { countHttpRequests as countRequests, defineConformanceSuite } from '@hvkit/conformance';
 import { createProxmoxProvider } from '../src/index.js';
 import { type PveVersion, startProxmoxSimulator } from '../src/simulator/index.js';
-import { countRequests } from './request-counter.js';
 
 async function suite(version: PveVersion): Promise<void> {
   const simulator = await startProxmoxSimulator({ version, taskDurationMs: 20 });

@@ -2,6 +2,8 @@
  * Faults and bad input against the simulator: what the provider does when Proxmox (or the way to
  * it) misbehaves, counted in requests the simulator received.
  */
+
+import type { countHttpRequests as countRequests } from '@hvkit/conformance';
 import {
   ConflictError,
   InvalidSpecError,
@@ -13,7 +15,6 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProxmoxProvider } from '../src/index.js';
 import { type ProxmoxSimulator, startProxmoxSimulator } from '../src/simulator/index.js';
-import type { countRequests } from './request-counter.js';
 import { type SimulatedProvider, startSimulatedProvider } from './simulated-provider.js';
 
 let simulator: ProxmoxSimulator;

@@ -2,10 +2,11 @@
  * Linked clones on Proxmox: only from templates (qemu-server refuses `full=0` for anything else),
  * refused before any write for a plain VM, with the template's base volume as each disk's parent.
  */
+
+import type { countHttpRequests as countRequests } from '@hvkit/conformance';
 import { ConflictError, type Provider } from '@hvkit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProxmoxSimulator } from '../src/simulator/index.js';
-import type { countRequests } from './request-counter.js';
 import { type SimulatedProvider, startSimulatedProvider } from './simulated-provider.js';
 
 let simulator: ProxmoxSimulator;

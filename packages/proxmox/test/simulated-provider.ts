@@ -1,3 +1,4 @@
+import { countHttpRequests as countRequests } from '@hvkit/conformance';
 import type { Provider } from '@hvkit/core';
 import { createProxmoxProvider } from '../src/index.js';
 import {
@@ -5,7 +6,6 @@ import {
   type PveVersion,
   startProxmoxSimulator,
 } from '../src/simulator/index.js';
-import { countRequests } from './request-counter.js';
 
 /** A simulator and a provider logged in to it as root@pam with the certificate pinned. */
 export interface SimulatedProvider {

@@ -1,11 +1,11 @@
 import { subscribe } from 'node:diagnostics_channel';
 
 /**
- * Counts the HTTP requests undici sends to `origin` (the simulator), through undici's
- * `undici:request:create` diagnostics channel: every request the provider makes, whatever
- * dispatcher it uses, including the ones whose connection then drops.
+ * Counts the HTTP requests undici sends to `origin`, through undici's `undici:request:create`
+ * diagnostics channel: every request the provider makes, whatever dispatcher it uses, including
+ * the ones whose connection then drops. Pass `() => counter.count` as a suite's `ioProbe`.
  */
-export function countRequests(origin: string): { readonly count: number; paths: string[] } {
+export function countHttpRequests(origin: string): { readonly count: number; paths: string[] } {
   const counter = { count: 0, paths: [] as string[] };
   const expected = new URL(origin).origin;
   subscribe('undici:request:create', (message) => {
