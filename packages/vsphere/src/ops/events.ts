@@ -12,8 +12,9 @@ import { fieldsOf, isoTimeOf, moRefOf, numberOf, textOf } from './values.js';
 export const DEFAULT_EVENT_LIMIT = 100;
 
 /**
- * The most events one `QueryEvents` returns: vcsim refuses a larger `maxCount` (InvalidArgument)
- * and keeps only its last 1000 events; vCenter's QueryEvents pages at 1000 too.
+ * The most events one call returns. vcsim refuses a larger `maxCount` (InvalidArgument) and keeps
+ * only its last 1000 events. A larger core `limit` (up to 10 000) would need an
+ * EventHistoryCollector read with ReadPreviousEvents, which this module does not do: it caps.
  */
 export const MAX_EVENTS_PER_QUERY = 1000;
 
@@ -93,9 +94,12 @@ export async function listEvents(
   };
   if (!content.eventManager) return [];
   const [answer] = await Promise.all([
-    ctx.client.call('QueryEvents', content.eventManager, [['filter', filter, 'EventFilterSpec']], {
-      ...options,
-    }),
+    ctx.client.call(
+      'QueryEvents',
+      content.eventManager,
+      [['filter', filter, 'EventFilterSpec']],
+      options,
+    ),
     // vCenter and vcsim answer an unknown entity with no events; core wants NotFoundError.
     vm === undefined ? undefined : readOne(ctx.client, vm, ['name'], options),
   ]);
