@@ -181,4 +181,15 @@ describe.skipIf(!vcsim)('datastore HTTP on vcsim', () => {
       }),
     ).rejects.toThrow(InvalidSpecError);
   });
+
+  it('maps an upload to an unknown datastore to NotFoundError', async () => {
+    await expect(
+      uploadDatastoreFile(ctx, {
+        ...at('x.bin'),
+        datastore: 'no such datastore',
+        source: chunked(data.subarray(0, 10)),
+        sizeBytes: 10,
+      }),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND', resource: 'storage' });
+  });
 });

@@ -261,6 +261,24 @@ describe.skipIf(!vcsim)('disk export and import on vcsim', () => {
     ).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  it('deletes a partial upload when the source ends early', async () => {
+    const name = uniqueName('h6-short');
+    await expect(
+      importDisk(
+        ctx,
+        { name, format: 'qcow2', sizeBytes: 8192, storage: datastore.name },
+        chunked(data.subarray(0, 4096)),
+      ),
+    ).rejects.toThrow(/delivered 4096 bytes, not the 8192/);
+    await expect(
+      downloadDatastoreFile(ctx, {
+        datacenter: datastore.datacenter.path,
+        datastore: datastore.name,
+        path: `${IMAGE_FOLDER}/${name}.qcow2`,
+      }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+  });
+
   it('validates the spec before any I/O', async () => {
     await expect(
       importDisk(ctx, { name: 'a/b', format: 'raw', sizeBytes: 512 }, chunked(data)),
