@@ -23,6 +23,8 @@ export interface TaskRef {
   w?:
     | { type: 'unsupported' | 'other'; feature?: string | undefined; details: string }[]
     | undefined;
+  /** Hash of the idempotency key of work the driver finished before answering (keyed create). */
+  ik?: string | undefined;
   /** Creation time (ms since the epoch) of synchronous work. */
   at?: number | undefined;
   /** Extra result data (image id, disk path) for image and disk tasks. */

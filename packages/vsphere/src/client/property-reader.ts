@@ -25,13 +25,25 @@ function moRef(value: unknown, what: string): ManagedObjectReference {
 
 /**
  * Streams `pathSet` of every object of `type` (recursively below the container) with one
- * container view: create, one `RetrievePropertiesEx`, destroy. Morefs are yielded as the XML
+ * container view: create, one `RetrievePropertiesEx`, destroy. Objects are yielded as the XML
  * arrives.
  */
-export async function* readAll(
+export function readAll(
   client: VimClient,
   type: string,
   pathSet: readonly string[],
+  options: ReadOptions = {},
+): AsyncGenerator<ObjectContent> {
+  return readMany(client, [{ type, pathSet }], options);
+}
+
+/**
+ * Streams the given properties of every object of several types with ONE container view and
+ * one `RetrievePropertiesEx` (a property spec per type): the whole inventory in one round trip.
+ */
+export async function* readMany(
+  client: VimClient,
+  types: readonly { type: string; pathSet: readonly string[] }[],
   options: ReadOptions = {},
 ): AsyncGenerator<ObjectContent> {
   const content = await client.serviceContent(options);
@@ -45,7 +57,7 @@ export async function* readAll(
       content.viewManager,
       [
         ['container', options.container ?? content.rootFolder, 'ManagedObjectReference'],
-        ['type', [type], 'string'],
+        ['type', types.map((entry) => entry.type), 'string'],
         ['recursive', true, 'boolean'],
       ],
       options,
@@ -55,7 +67,11 @@ export async function* readAll(
   try {
     const spec: DataObject = {
       $type: 'PropertyFilterSpec',
-      propSet: [{ $type: 'PropertySpec', type, pathSet: [...pathSet] }],
+      propSet: types.map((entry) => ({
+        $type: 'PropertySpec',
+        type: entry.type,
+        pathSet: [...entry.pathSet],
+      })),
       objectSet: [
         {
           $type: 'ObjectSpec',

@@ -57,6 +57,7 @@ export interface ServiceContent {
   virtualDiskManager?: ManagedObjectReference | undefined;
   taskManager?: ManagedObjectReference | undefined;
   customizationSpecManager?: ManagedObjectReference | undefined;
+  searchIndex?: ManagedObjectReference | undefined;
 }
 
 /** Settings of one {@link VimClient}. */
@@ -166,6 +167,7 @@ export function toServiceContent(value: unknown): ServiceContent {
     virtualDiskManager: moRefOf(content.virtualDiskManager),
     taskManager: moRefOf(content.taskManager),
     customizationSpecManager: moRefOf(content.customizationSpecManager),
+    searchIndex: moRefOf(content.searchIndex),
   };
 }
 
