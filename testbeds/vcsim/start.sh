@@ -82,6 +82,9 @@ until [ -s "$VCSIM_READY" ]; do
   if ! kill -0 "$pid" 2>/dev/null; then
     rm -f "$VCSIM_PIDFILE"
     tail -n 20 "$VCSIM_LOG" >&2 || true
+    # stop.sh removes the datastore temp dir created above.
+    flock -u 9
+    "$VCSIM_DIR/stop.sh" >/dev/null 2>&1 || true
     vcsim_die "vcsim-hvkit exited before it was ready (log: $VCSIM_LOG)"
   fi
   if [ "$(($(date +%s%N) / 1000000))" -ge "$deadline_ms" ]; then
