@@ -162,6 +162,79 @@ describe.skipIf(!vcsim)('disk export and import on vcsim', () => {
     expect(sha256Of(rest)).toBe(sha256Of(data.subarray(offset)));
   });
 
+  it('refuses a delta disk, and exports its frozen base with snapshotBase', async () => {
+    const location = { datacenter: datastore.datacenter.path, datastore: datastore.name };
+    // A delta over data.vmdk, as a snapshot or a linked clone leaves it (vcsim's own snapshots
+    // make no delta files, so the chain is attached by hand).
+    for (const path of [`${folder}/delta.vmdk`, `${folder}/delta-flat.vmdk`]) {
+      await uploadDatastoreFile(ctx, {
+        ...location,
+        path,
+        source: chunked(data.subarray(0, 512)),
+        sizeBytes: 512,
+      });
+    }
+    const devices = (await readOne(ctx.client, vm, ['config.hardware.device'])).properties[
+      'config.hardware.device'
+    ] as { $type?: string; key?: unknown; controllerKey?: unknown }[];
+    const controllerKey = Number(
+      devices.find((device) => device.$type === 'VirtualDisk')?.controllerKey,
+    );
+    const task = (await ctx.client.callOne('ReconfigVM_Task', vm, [
+      [
+        'spec',
+        {
+          $type: 'VirtualMachineConfigSpec',
+          deviceChange: [
+            {
+              $type: 'VirtualDeviceConfigSpec',
+              operation: 'add',
+              device: {
+                $type: 'VirtualDisk',
+                key: -2,
+                backing: {
+                  $type: 'VirtualDiskFlatVer2BackingInfo',
+                  fileName: `[${datastore.name}] ${folder}/delta.vmdk`,
+                  diskMode: 'persistent',
+                  parent: {
+                    $type: 'VirtualDiskFlatVer2BackingInfo',
+                    fileName: `[${datastore.name}] ${folder}/data.vmdk`,
+                    diskMode: 'persistent',
+                  },
+                },
+                controllerKey,
+                unitNumber: 1,
+                capacityInKB: data.byteLength / 1024,
+              },
+            },
+          ],
+        },
+        'VirtualMachineConfigSpec',
+      ],
+    ])) as ManagedObjectReference;
+    await waitForTask(ctx, task);
+    const after = (await readOne(ctx.client, vm, ['config.hardware.device'])).properties[
+      'config.hardware.device'
+    ] as { $type?: string; key?: unknown; backing?: { parent?: unknown } }[];
+    const delta = after.find(
+      (device) => device.$type === 'VirtualDisk' && device.backing?.parent !== undefined,
+    );
+    expect(delta).toBeDefined();
+    const deltaKey = String(delta?.key);
+    await expect(exportVmDisk(ctx, vm, deltaKey, 0)).rejects.toMatchObject({
+      code: 'CONFLICT',
+      reason: 'invalid-state',
+    });
+    const base = await exportVmDisk(ctx, vm, deltaKey, 4096, undefined, { snapshotBase: true });
+    expect(base).toMatchObject({
+      diskId: deltaKey,
+      format: 'raw',
+      sizeBytes: data.byteLength,
+      offsetBytes: 4096,
+    });
+    expect(sha256Of(await collect(base.stream))).toBe(sha256Of(data.subarray(4096)));
+  });
+
   it('names the missing disk, VM and bad offset', async () => {
     await expect(exportVmDisk(ctx, vm, '999999', 0)).rejects.toMatchObject({
       code: 'NOT_FOUND',

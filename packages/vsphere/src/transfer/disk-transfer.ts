@@ -62,20 +62,31 @@ function vmRef(vm: ManagedObjectReference | string): ManagedObjectReference {
   return typeof vm === 'string' ? { type: 'VirtualMachine', value: vm } : vm;
 }
 
+/** Options of {@link exportVmDisk}. */
+export interface ExportDiskOptions {
+  /**
+   * For a disk with one snapshot (a delta over a flat base), export the base: the disk as the
+   * snapshot froze it, consistent while the VM keeps running. The migration pipeline's
+   * "snapshot" quiesce policy uses this. Default false: a delta disk is refused.
+   */
+  snapshotBase?: boolean | undefined;
+}
+
 /**
  * Streams the data of one VM disk from `offsetBytes` (for a resumed transfer: the bytes already
  * received) to its end. The stream gives exactly `sizeBytes - offsetBytes` bytes, or ends with a
  * retryable TransportError saying where to resume.
  *
- * Only flat VMDKs without a parent are exported: a disk with snapshots or a linked clone's delta
- * would give only the changes since the parent. A running VM holds a lock on its disk on ESXi;
- * power it off (or snapshot and export the parent) first.
+ * Only flat VMDKs are exported: a disk with snapshots or a linked clone's delta holds only the
+ * changes since its parent, so it is refused unless `snapshotBase` asks for the (flat) parent.
+ * A running VM holds a lock on its current disk file on ESXi; power it off, or snapshot it and
+ * export with `snapshotBase`.
  *
  * @param diskKey The disk's device key, as text (core `Disk.id`).
  * @returns format `raw` (see the module comment).
  * @throws InvalidSpecError for a bad offset or one beyond the end; NotFoundError (`vm`) for an
  *   unknown VM, (`disk`) for an unknown key or a missing data file; ConflictError
- *   (`invalid-state`) for a disk with a parent; UnsupportedCapabilityError
+ *   (`invalid-state`) for a delta disk (without `snapshotBase`, or more than one level deep); UnsupportedCapabilityError
  *   (`migration.diskExport`) for other backings (RDM, sparse, seSparse…); TransportError.
  */
 export async function exportVmDisk(
@@ -84,6 +95,7 @@ export async function exportVmDisk(
   diskKey: string,
   offsetBytes: number,
   signal?: AbortSignal,
+  options: ExportDiskOptions = {},
 ): Promise<DiskExport> {
   if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0) {
     throw new InvalidSpecError(
@@ -115,14 +127,31 @@ export async function exportVmDisk(
       ctx.client.faultContext,
     );
   }
+  let source = backing;
   if (backing.parent !== undefined) {
-    throw new ConflictError(
-      'invalid-state',
-      `disk ${diskKey} is a delta disk (snapshot or linked clone); consolidate or delete its snapshots first`,
-      ctx.client.faultContext,
-    );
+    const parent = (backing.parent ?? {}) as Fields;
+    // One snapshot (or a linked clone of a flat base): the parent is frozen and whole, so it can
+    // be read while the VM runs on the delta. A longer chain has no single file to read.
+    // `parent` is declared VirtualDiskFlatVer2BackingInfo, so the server sends no xsi:type for it.
+    const parentType = parent.$type ?? 'VirtualDiskFlatVer2BackingInfo';
+    if (
+      !options.snapshotBase ||
+      parent.parent !== undefined ||
+      parentType !== 'VirtualDiskFlatVer2BackingInfo'
+    ) {
+      throw new ConflictError(
+        'invalid-state',
+        !options.snapshotBase
+          ? `disk ${diskKey} is a delta disk (snapshot or linked clone); consolidate its snapshots, or pass snapshotBase to export the state the snapshot froze`
+          : parent.parent !== undefined
+            ? `disk ${diskKey} has more than one delta level; consolidate its snapshots first`
+            : `disk ${diskKey} has a ${String(parentType)} base; only a flat base can be exported`,
+        ctx.client.faultContext,
+      );
+    }
+    source = { ...parent, datastore: parent.datastore ?? backing.datastore };
   }
-  const fileName = String(backing.fileName ?? '');
+  const fileName = String(source.fileName ?? '');
   const descriptor = parseDatastorePath(fileName, 'backing.fileName');
   if (!descriptor.path.endsWith('.vmdk')) {
     throw new UnsupportedCapabilityError(
@@ -131,7 +160,7 @@ export async function exportVmDisk(
       ctx.client.faultContext,
     );
   }
-  const datastoreRef = requireMoRef(backing.datastore, 'disk backing datastore', ctx);
+  const datastoreRef = requireMoRef(source.datastore, 'disk backing datastore', ctx);
   const datacenter = await datacenterOf(ctx, datastoreRef, { signal });
   const download = await downloadDatastoreFile(ctx, {
     datacenter: datacenter.path,
