@@ -202,6 +202,22 @@ describe.skipIf(!vcsim)('content library on vcsim', () => {
     ).rejects.toBeInstanceOf(ConflictError);
   });
 
+  it('refuses an OVA that lacks a referenced disk, leaving no item', async () => {
+    const name = uniqueName('h6-nodisk');
+    const descriptor = readFileSync(new URL('./__fixtures__/tiny.ovf', import.meta.url));
+    writeFileSync(join(dir, 'nodisk.ova'), tarArchive([{ name: 'tiny.ovf', data: descriptor }]));
+    await expect(
+      importToLibrary(
+        vapi,
+        { kind: 'ova', url: pathToFileURL(join(dir, 'nodisk.ova')).href },
+        { name, library },
+      ),
+    ).rejects.toThrow(/lacks tiny-disk1\.vmdk/);
+    expect((await listLibraryImages(vapi, { library })).map((entry) => entry.name)).not.toContain(
+      name,
+    );
+  });
+
   it('leaves no item behind when the source is missing', async () => {
     const name = uniqueName('h6-missing');
     await expect(

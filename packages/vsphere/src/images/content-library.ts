@@ -195,7 +195,18 @@ export class VapiSession {
       }
       if (response.status >= 200 && response.status < 300) {
         if (text.trim() === '') return undefined as T;
-        return (JSON.parse(text) as { value?: T }).value as T;
+        try {
+          return (JSON.parse(text) as { value?: T }).value as T;
+        } catch (error) {
+          throw new ProviderApiError(
+            `vAPI ${method} ${url.pathname} answered HTTP ${response.status} with a body that is not JSON`,
+            {
+              ...this.ctx.client.faultContext,
+              status: response.status,
+              cause: error,
+            },
+          );
+        }
       }
       throw this.#error(method, url, response.status, text, options.notFound);
     }
@@ -507,6 +518,8 @@ export async function importToLibrary(
   let files: AsyncIterable<PackageFile>;
   let totalBytes = 0;
   let close = async () => {};
+  /** Files the descriptor references, all of which must arrive. */
+  let expectedFiles: string[] = [];
   const oneFile = input.kind === 'url';
   if (input.kind === 'url') {
     const url = new URL(input.url);
@@ -536,6 +549,7 @@ export async function importToLibrary(
     totalBytes =
       descriptorBytes.byteLength + references.reduce((sum, file) => sum + (file.sizeBytes ?? 0), 0);
     const wanted = new Set(references.map((file) => file.href));
+    expectedFiles = [...wanted];
     files = (async function* () {
       yield {
         name: pkg.descriptorName.split('/').pop() ?? 'descriptor.ovf',
@@ -586,6 +600,7 @@ export async function importToLibrary(
       }
     };
     let uploadedBytes = 0;
+    const uploadedNames = new Set<string>();
     for await (const file of files) {
       const added = await vapi.request<{ upload_endpoint?: { uri?: string } }>(
         'POST',
@@ -604,6 +619,20 @@ export async function importToLibrary(
         );
       await vapi.upload(uri, file, onChunk, signal);
       uploadedBytes += file.sizeBytes;
+      uploadedNames.add(file.name);
+    }
+    const missing = expectedFiles.filter((fileName) => !uploadedNames.has(fileName));
+    if (missing.length > 0) {
+      throw new InvalidSpecError(
+        [
+          {
+            path: 'source',
+            message: `the package lacks ${missing.join(', ')}`,
+            code: 'missing_file',
+          },
+        ],
+        { subject: 'library import' },
+      );
     }
     const sha256 = oneFile ? hash.digest('hex') : undefined;
     if (input.kind === 'url' && input.sha256 !== undefined && sha256 !== input.sha256) {
