@@ -135,9 +135,9 @@ describe.skipIf(!vcsim)('startVcsim: a private bed', () => {
   let bed: VcsimBed;
   let agent: Agent;
   beforeAll(async () => {
-    bed = await startVcsim({ vms: 4, idleSeconds: 1, api: false });
+    bed = await startVcsim({ vms: 4, idleSeconds: 2, api: false });
     agent = trusting(bed.ready);
-  });
+  }, 120_000); // a cold build of vcsim-hvkit takes about 30 s (normally start.sh did it already)
   afterAll(async () => {
     await agent?.close();
     await bed?.stop();
@@ -147,7 +147,7 @@ describe.skipIf(!vcsim)('startVcsim: a private bed', () => {
     expect(bed.ready.host).toBe('127.0.0.1');
     expect(bed.ready.port).toBeGreaterThan(0);
     expect(bed.ready.port).not.toBe(vcsim?.port);
-    expect(bed.ready.idleTimeout).toBe('1s');
+    expect(bed.ready.idleTimeout).toBe('2s');
     expect(bed.ready.api).toBe(false);
     expect(bed.ready.vms).toBe(4);
     const reply = await soap(bed.ready, RETRIEVE_SERVICE_CONTENT, agent);
@@ -160,14 +160,16 @@ describe.skipIf(!vcsim)('startVcsim: a private bed', () => {
     const live = await soap(bed.ready, CURRENT_TIME, agent, session.cookie);
     expect(live.status).toBe(200);
     expect(live.text).toContain('<returnval>');
-    // vcsim checks each session on a timer of the idle period, started at
-    // Login; after the call above the session is idle past 1 s by the second
-    // tick, about 2 s later.
-    await new Promise((resolvePromise) => setTimeout(resolvePromise, 2_600));
+    // vcsim checks each session on a timer of the idle period (2 s) started
+    // at Login, and drops it at the first tick that finds it idle longer than
+    // that: after the call above, the tick 4 s after Login. 2 s rather than 1
+    // so a loaded machine pausing between Login and that call cannot expire
+    // the session early; 5 s of waiting leaves a second for late ticks.
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, 5_000));
     const expired = await soap(bed.ready, CURRENT_TIME, agent, session.cookie);
     expect(expired.status).toBe(500);
     expect(expired.text).toContain('xsi:type="NotAuthenticated"');
-  });
+  }, 15_000);
 
   it('is unreachable after kill() and back on the same port and certificate after restart()', async () => {
     const before = bed.ready;
