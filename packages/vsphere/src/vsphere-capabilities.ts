@@ -36,8 +36,8 @@ export const VSPHERE_CAPABILITY_DECLARATIONS = {
     note: 'CancelTask is implemented and unit-tested, but vcsim finishes every task before answering, so no running task can be canceled in the test bed',
   },
   'core.consoleUrl': {
-    level: 'unsupported',
-    note: 'not wired yet',
+    level: 'supported',
+    note: 'WebMKS: AcquireTicket where vCenter has it (proven on recorded fixtures), else the vSphere web console page with a clone-session ticket (proven on vcsim)',
   },
 
   'resources.cpu': 'supported',
@@ -59,21 +59,27 @@ export const VSPHERE_CAPABILITY_DECLARATIONS = {
     level: 'unsupported',
     note: 'storage policies (SPBM) live in the PBM service, which vcsim 0.24 does not simulate',
   },
-  'storage.storagePools': { level: 'unsupported', note: 'not wired yet' },
+  'storage.storagePools': 'supported',
 
-  'network.basic': { level: 'unsupported', note: 'not wired yet' },
-  'network.multipleNics': { level: 'unsupported', note: 'not wired yet' },
+  'network.basic': 'supported',
+  'network.multipleNics': 'supported',
   'network.vlan': {
     level: 'unsupported',
     note: 'a VM NIC has no VLAN on vSphere: the port group carries it; pick a port group with the VLAN',
   },
-  'network.staticIp': { level: 'unsupported', note: 'not wired yet' },
-  'network.dhcp': { level: 'unsupported', note: 'not wired yet' },
+  'network.staticIp': {
+    level: 'supported',
+    note: 'through customization (CustomizeVM_Task) or, with cloud-init, the network config in guestinfo metadata; applies at first boot',
+  },
+  'network.dhcp': {
+    level: 'supported',
+    note: 'the default; through customization or cloud-init where asked',
+  },
   'network.bridge': {
     level: 'not-applicable',
     note: 'vSphere NICs attach to port groups, not host bridges',
   },
-  'network.distributedSwitch': { level: 'unsupported', note: 'not wired yet' },
+  'network.distributedSwitch': 'supported',
 
   'lifecycle.templateDeploy': 'supported',
   'lifecycle.fullClone': 'supported',
@@ -102,29 +108,53 @@ export const VSPHERE_CAPABILITY_DECLARATIONS = {
   'images.caching': { level: 'unsupported', note: 'no image cache' },
 
   'guest.cloudInit': { level: 'unsupported', note: 'not wired yet' },
-  'guest.tools': { level: 'unsupported', note: 'not wired yet' },
-  'guest.agent': { level: 'unsupported', note: 'not wired yet' },
-  'guest.customization': { level: 'unsupported', note: 'not wired yet' },
-  'guest.monitoring': { level: 'unsupported', note: 'not wired yet' },
+  'guest.tools': {
+    level: 'unsupported',
+    note: 'vcsim 0.24 runs no guest OS, so VMware Tools never report running and this cannot be proven here',
+  },
+  'guest.agent': {
+    level: 'unsupported',
+    note: 'guest info reads VMware Tools, which vcsim 0.24 never runs (no guest OS), so it cannot be proven here',
+  },
+  'guest.customization': {
+    level: 'supported',
+    note: 'CustomizeVM_Task with a Linux prep (host name, domain, DNS, static IPv4 or DHCP per NIC); Windows sysprep is not implemented',
+  },
+  'guest.monitoring': {
+    level: 'unsupported',
+    note: 'uptime and file systems come from VMware Tools, which vcsim never runs',
+  },
 
-  'advanced.ha': { level: 'unsupported', note: 'not wired yet' },
-  'advanced.drs': { level: 'unsupported', note: 'not wired yet' },
+  'advanced.ha': {
+    level: 'supported',
+    note: "per-VM HA overrides (dasVmConfig) on the VM's cluster; vcsim ignores cluster-level HA settings",
+  },
+  'advanced.drs': {
+    level: 'supported',
+    note: "per-VM DRS overrides (drsVmConfig) on the VM's cluster",
+  },
   'advanced.faultTolerance': {
     level: 'unsupported',
     note: 'CreateSecondaryVM_Task is not implemented in vcsim 0.24, so it cannot be proven',
   },
   'advanced.liveMigration': { level: 'supported', note: 'RelocateVM_Task (host, datastore, pool)' },
-  'advanced.resourcePools': { level: 'unsupported', note: 'not wired yet' },
-  'advanced.affinityRules': { level: 'unsupported', note: 'not wired yet' },
+  'advanced.resourcePools': 'supported',
+  'advanced.affinityRules': {
+    level: 'supported',
+    note: 'VM-VM affinity and anti-affinity cluster rules; ids are <cluster>/<rule key>',
+  },
 
-  'monitoring.metrics': { level: 'unsupported', note: 'not wired yet' },
-  'monitoring.events': { level: 'unsupported', note: 'not wired yet' },
+  'monitoring.metrics': { level: 'supported', note: 'QueryPerf on the 20 s real-time interval' },
+  'monitoring.events': { level: 'supported', note: 'QueryEvents (at most 1 000 per query)' },
   'monitoring.healthChecks': { level: 'unsupported', note: 'not wired yet' },
   'monitoring.alerting': {
     level: 'unsupported',
     note: 'vCenter alarms are not mapped to hvkit alerts',
   },
-  'monitoring.history': { level: 'unsupported', note: 'not wired yet' },
+  'monitoring.history': {
+    level: 'supported',
+    note: 'QueryPerf on the historical intervals (5 min and coarser)',
+  },
 
   'migration.diskExport': { level: 'unsupported', note: 'not wired yet' },
   'migration.diskImport': { level: 'unsupported', note: 'not wired yet' },

@@ -37,6 +37,20 @@ import {
   VM_SUMMARY_PROPERTIES,
   VM_TAGS_PROPERTY,
 } from './inventory/vm-properties.js';
+import { getConsole } from './ops/console.js';
+import { listEvents } from './ops/events.js';
+import { getGuestInfo } from './ops/guest.js';
+import { getMetrics } from './ops/metrics.js';
+import {
+  createPlacementRule,
+  deletePlacementRule,
+  listPlacementRules,
+  readVmPolicies,
+  setHighAvailability,
+  setLoadBalancing,
+} from './ops/placement-rules.js';
+import { createResourcePool, deleteResourcePool, listResourcePools } from './ops/resource-pools.js';
+import { listNetworks, listStoragePools } from './ops/storage-networks.js';
 import type { DataObject, ManagedObjectReference } from './soap/soap-envelope.js';
 import type { ObjectContent } from './soap/soap-parser.js';
 import {
@@ -48,6 +62,7 @@ import {
   type CreateTarget,
   type CurrentHardware,
   needsCustomization,
+  regenerateMacChanges,
   type VspherePowerState,
 } from './vm/config-spec.js';
 import { VSPHERE_CAPABILITIES } from './vsphere-capabilities.js';
@@ -73,6 +88,8 @@ export interface VsphereDriverOptions {
   clock: Clock;
   logger: Logger;
   redact: RedactOptions;
+  /** The array behind `redact.secrets`, to add secrets learnt later (console tickets). */
+  secrets?: string[] | undefined;
   defaults?: VsphereDefaults | undefined;
   capabilities?: CapabilityMap | undefined;
 }
@@ -137,6 +154,7 @@ export class VsphereDriver implements ProviderDriver {
   readonly #clock: Clock;
   readonly #defaults: VsphereDefaults;
   readonly #inventory: Inventory;
+  readonly #secrets: string[] | undefined;
   readonly context: VsphereContext;
 
   constructor(options: VsphereDriverOptions) {
@@ -147,6 +165,7 @@ export class VsphereDriver implements ProviderDriver {
     this.#client = options.client;
     this.#clock = options.clock;
     this.#defaults = options.defaults ?? {};
+    this.#secrets = options.secrets;
     this.taskSettings = { clock: options.clock };
     this.#inventory = new Inventory(options.client, options.name);
     this.context = {
@@ -253,7 +272,10 @@ export class VsphereDriver implements ProviderDriver {
       this.#vmContent(id, VM_DETAIL_PROPERTIES, options),
       this.#inventory.names(options),
     ]);
-    return { ...toVm(content, names.mapContext), detail: 'full' };
+    const vm = toVm(content, names.mapContext);
+    // HA and DRS overrides live on the VM's cluster, not the VM: one more read when it has one.
+    const policies = await readVmPolicies(this.context, id, options);
+    return { ...vm, policies, detail: 'full' };
   }
 
   async can(
@@ -893,7 +915,7 @@ export class VsphereDriver implements ProviderDriver {
   ): Promise<TaskStart> {
     const source = await this.#vmContent(
       id,
-      ['config.template', 'snapshot', 'resourcePool', 'runtime.host'],
+      ['config.template', 'snapshot', 'config.hardware.device'],
       options,
     );
     const template = source.properties['config.template'] === true;
@@ -928,6 +950,15 @@ export class VsphereDriver implements ProviderDriver {
         ...(host ? { host } : {}),
       },
     );
+    // New MACs for the clone's NICs (vCenter keeps manual ones, vcsim copies all of them).
+    const devices = source.properties['config.hardware.device'];
+    const macChanges = regenerateMacChanges(Array.isArray(devices) ? devices : []);
+    if (macChanges.length > 0) {
+      const config = (spec.config as DataObject | undefined) ?? {
+        $type: 'VirtualMachineConfigSpec',
+      };
+      spec.config = { ...config, deviceChange: macChanges };
+    }
     const stamp =
       options.idempotencyKey === undefined
         ? undefined
@@ -1072,6 +1103,82 @@ export class VsphereDriver implements ProviderDriver {
       { k: 'snapshot.delete', v: id },
       options,
     );
+  }
+
+  // ---- console, guest, monitoring ---------------------------------------------------------
+
+  async getConsole(id: string, options: DriverOptions) {
+    const access = await getConsole(this.context, id, options);
+    // The ticket is a credential: scrub it from whatever this provider logs or throws later.
+    if (access.ticket !== undefined) this.#secrets?.push(access.ticket);
+    return access;
+  }
+
+  getGuestInfo(id: string, options: DriverOptions) {
+    return getGuestInfo(this.context, id, options);
+  }
+
+  getMetrics(id: string, query: ParsedInput['metricsQuery'], options: DriverOptions) {
+    return getMetrics(this.context, id, query, options);
+  }
+
+  listEvents(query: ParsedInput['eventQuery'], options: DriverOptions) {
+    return listEvents(this.context, query, options);
+  }
+
+  // ---- inventory objects ----------------------------------------------------------------------
+
+  listStoragePools(options: DriverOptions) {
+    return listStoragePools(this.context, options);
+  }
+
+  listNetworks(options: DriverOptions) {
+    return listNetworks(this.context, options);
+  }
+
+  listResourcePools(options: DriverOptions) {
+    return listResourcePools(this.context, options);
+  }
+
+  async createResourcePool(spec: ParsedInput['resourcePoolSpec'], options: DriverOptions) {
+    const pool = await createResourcePool(this.context, spec, options);
+    this.#inventory.invalidate();
+    return pool;
+  }
+
+  async deleteResourcePool(id: string, options: DriverOptions) {
+    await deleteResourcePool(this.context, id, options);
+    this.#inventory.invalidate();
+  }
+
+  listPlacementRules(options: DriverOptions) {
+    return listPlacementRules(this.context, options);
+  }
+
+  createPlacementRule(spec: ParsedInput['placementRuleSpec'], options: DriverOptions) {
+    return createPlacementRule(this.context, spec, options);
+  }
+
+  deletePlacementRule(id: string, options: DriverOptions) {
+    return deletePlacementRule(this.context, id, options);
+  }
+
+  async setHighAvailability(
+    id: string,
+    settings: ParsedInput['highAvailability'],
+    options: DriverOptions,
+  ): Promise<TaskStart> {
+    const task = await setHighAvailability(this.context, id, settings, options);
+    return this.#taskStart({ k: 'vm.set-high-availability', t: task.value, v: id });
+  }
+
+  async setLoadBalancing(
+    id: string,
+    settings: ParsedInput['loadBalancing'],
+    options: DriverOptions,
+  ): Promise<TaskStart> {
+    const task = await setLoadBalancing(this.context, id, settings, options);
+    return this.#taskStart({ k: 'vm.set-load-balancing', t: task.value, v: id });
   }
 
   async close(): Promise<void> {

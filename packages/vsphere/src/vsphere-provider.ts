@@ -82,7 +82,9 @@ export function createVsphereProvider(settings: VsphereProviderSettings): Provid
     issues.push({ path: 'password', code: 'required', message: 'must not be empty' });
   if (issues.length > 0)
     throw new InvalidSpecError(issues, { subject: 'vSphere provider settings' });
-  const redact = { secrets: [settings.password] };
+  // One array: secrets the driver learns later (console tickets) are scrubbed from then on.
+  const secrets = [settings.password];
+  const redact = { secrets };
   const logger = redactingLogger(settings.logger ?? silentLogger, redact);
   const clock = settings.clock ?? systemClock;
   const dispatcher = createVsphereDispatcher({ ...settings.tls, logger });
@@ -103,6 +105,7 @@ export function createVsphereProvider(settings: VsphereProviderSettings): Provid
       clock,
       logger,
       redact,
+      secrets,
       defaults: settings.defaults,
     }),
   );

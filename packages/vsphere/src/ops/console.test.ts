@@ -21,6 +21,13 @@ const powerState = (state: string): ScriptedAnswer => ({
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="VirtualMachine">vm-42</obj><propSet><name>runtime.powerState</name><val xsi:type="VirtualMachinePowerState">${state}</val></propSet></objects></returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>`,
 });
 
+const vmName = (name: string): ScriptedAnswer => ({
+  method: 'RetrievePropertiesEx',
+  status: 200,
+  body: `<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="VirtualMachine">vm-42</obj><propSet><name>name</name><val xsi:type="xsd:string">${name.replace(/&/g, '&amp;').replace(/"/g, '&quot;')}</val></propSet></objects></returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>`,
+});
+
 const SYNTHETIC_TICKET = '52a6f1c4-synthetic-webmks-ticket-9c1e';
 
 describe('console access from a ticket', () => {
@@ -82,14 +89,33 @@ describe('getConsole against scripted answers', () => {
     await ctx.client.close();
   });
 
-  it("vcsim's recorded MethodNotFound is ProviderApiError (fault MethodNotFound)", async () => {
-    const { ctx } = scriptedContext([
+  it("on vcsim's recorded MethodNotFound it falls back to the web console with a clone ticket", async () => {
+    const { ctx, requests } = scriptedContext([
       powerState('poweredOn'),
       { method: 'AcquireTicket', ...opsFixture('AcquireTicket-webmks.res.xml') },
+      vmName('web & "console"'),
+      { method: 'AcquireCloneTicket', ...opsFixture('AcquireCloneTicket.res.xml') },
+    ]);
+    const access = await getConsole(ctx, 'vm-42');
+    expect(access.protocol).toBe('webmks');
+    expect(access.ticket).toBe('28effc2f-b624-497a-aabb-f5f1a5bb7575');
+    expect(access.url).toBe(
+      'https://vcenter.test/ui/webconsole.html?vmId=vm-42&vmName=web+%26+%22console%22&serverGuid=&host=vcenter.test&locale=en_US',
+    );
+    expect(access.url).not.toContain(access.ticket ?? '');
+    expect(access.websocketUrl).toBeUndefined();
+    expect(requests.map((request) => request.method)).toContain('AcquireCloneTicket');
+    await ctx.client.close();
+  });
+
+  it('another fault of AcquireTicket is not hidden by the fallback', async () => {
+    const { ctx } = scriptedContext([
+      powerState('poweredOn'),
+      { method: 'AcquireTicket', ...opsFixture('fault-NoPermission.synthetic-vcenter.res.xml') },
     ]);
     const error = await getConsole(ctx, 'vm-42').catch((caught: unknown) => caught);
     expect(ProviderApiError.isInstance(error)).toBe(true);
-    expect((error as ProviderApiError).fault).toBe('MethodNotFound');
+    expect((error as ProviderApiError).fault).toBe('NoPermission');
     await ctx.client.close();
   });
 
@@ -115,12 +141,14 @@ describe.skipIf(!vcsim)('getConsole on vcsim', () => {
     await ctx.client.close();
   });
 
-  it('stopped: ConflictError; running: vcsim has no AcquireTicket (ProviderApiError); missing: NotFound', async () => {
+  it('stopped: ConflictError; running: the web console (vcsim has no AcquireTicket); missing: NotFound', async () => {
     const stopped = await getConsole(ctx, vm).catch((error: unknown) => error);
     expect((stopped as ConflictError).reason).toBe('invalid-power-state');
     await runVmTask(ctx, vm, 'PowerOnVM_Task');
-    const running = await getConsole(ctx, vm).catch((error: unknown) => error);
-    expect((running as ProviderApiError).fault).toBe('MethodNotFound');
+    const running = await getConsole(ctx, vm);
+    expect(running.url).toContain(`/ui/webconsole.html?vmId=${vm}&`);
+    expect(running.ticket?.length).toBeGreaterThan(10);
+    expect(running.url).not.toContain(running.ticket ?? '');
     const missing = await getConsole(ctx, 'vm-404404').catch((error: unknown) => error);
     expect(NotFoundError.isInstance(missing)).toBe(true);
     expect((missing as NotFoundError).resource).toBe('vm');

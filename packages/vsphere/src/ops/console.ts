@@ -83,11 +83,66 @@ export async function getConsole(
       { provider: ctx.name },
     );
   }
-  const ticket = await ctx.client.callOne(
-    'AcquireTicket',
-    vm,
-    [['ticketType', 'webmks', 'string']],
-    options,
-  );
+  let ticket: unknown;
+  try {
+    ticket = await ctx.client.callOne(
+      'AcquireTicket',
+      vm,
+      [['ticketType', 'webmks', 'string']],
+      options,
+    );
+  } catch (error) {
+    if (!(ProviderApiError.isInstance(error) && NO_WEBMKS_TICKET.has(error.fault ?? '')))
+      throw error;
+    return webConsole(ctx, vmId, options);
+  }
   return toConsoleAccess(ticket, ctx.client.url, ctx.name);
+}
+
+/** Faults of a server that cannot hand out WebMKS tickets (vcsim; ESXi without a session). */
+const NO_WEBMKS_TICKET = new Set(['MethodNotFound', 'NotImplemented', 'NotSupported']);
+
+/**
+ * The vSphere Client's own browser console for `vmId`: `https://<vcenter>/ui/webconsole.html`
+ * with the VM, its name and the vCenter's instance UUID, authenticated by a clone-session ticket
+ * (`SessionManager.AcquireCloneTicket`). As with every console here, the ticket stays out of the
+ * URL: open `url + '&sessionTicket=' + encodeURIComponent(ticket)`. The page speaks WebMKS to
+ * the host itself, so there is no `websocketUrl`. Used when `AcquireTicket('webmks')` is not
+ * available (vcsim 0.24 has none; AcquireCloneTicket it has).
+ */
+export async function webConsole(
+  ctx: VsphereContext,
+  vmId: string,
+  options: CallOptions = {},
+): Promise<ConsoleAccess> {
+  const content = await ctx.client.serviceContent(options);
+  if (!content.sessionManager) {
+    throw new ProviderApiError('vSphere has no SessionManager for a console ticket', {
+      provider: ctx.name,
+    });
+  }
+  const vm = { type: 'VirtualMachine', value: vmId };
+  const [name, ticket] = await Promise.all([
+    readOne(ctx.client, vm, ['name'], options).then((read) => textOf(read.properties.name)),
+    ctx.client.callOne('AcquireCloneTicket', content.sessionManager, [], options),
+  ]);
+  const secret = textOf(ticket);
+  if (secret === undefined) {
+    throw new ProviderApiError('vSphere AcquireCloneTicket returned no ticket', {
+      provider: ctx.name,
+    });
+  }
+  const endpoint = ctx.client.url;
+  const query = new URLSearchParams({
+    vmId,
+    vmName: name ?? vmId,
+    serverGuid: content.about.instanceUuid ?? '',
+    host: endpoint.host,
+    locale: 'en_US',
+  });
+  return {
+    protocol: 'webmks',
+    url: `https://${endpoint.host}/ui/webconsole.html?${query.toString()}`,
+    ticket: secret,
+  };
 }

@@ -1334,6 +1334,29 @@ function isIde(byId: ReadonlyMap<string, DeviceInfo>, device: DeviceInfo): boole
   return controller !== undefined && CONTROLLER_BUS[controller.type] === 'ide';
 }
 
+/**
+ * Device edits that give every NIC of a clone a new MAC: `addressType: 'generated'` without a
+ * `macAddress`, as vCenter documents for cloning. Without them a clone keeps the source's
+ * manual MACs (vCenter) or all of them (vcsim, which copies the source's devices).
+ */
+export function regenerateMacChanges(
+  devices: readonly Readonly<Record<string, unknown>>[],
+): DataObject[] {
+  return devices
+    .map(describeDevice)
+    .filter(
+      (device): device is DeviceInfo => device !== undefined && ETHERNET_TYPES.has(device.type),
+    )
+    .map((device) => {
+      const { macAddress: _mac, ...rest } = echoDevice(device);
+      return {
+        $type: 'VirtualDeviceConfigSpec',
+        operation: 'edit',
+        device: { ...rest, addressType: 'generated' } as DataObject,
+      };
+    });
+}
+
 // ---- clone and relocate -----------------------------------------------------------------------
 
 /** Morefs the driver resolved for a clone's placement. */
