@@ -107,7 +107,10 @@ export const VSPHERE_CAPABILITY_DECLARATIONS = {
   },
   'images.caching': { level: 'unsupported', note: 'no image cache' },
 
-  'guest.cloudInit': { level: 'unsupported', note: 'not wired yet' },
+  'guest.cloudInit': {
+    level: 'supported',
+    note: "guestinfo.userdata / guestinfo.metadata (base64) for cloud-init's VMware datasource, the network config inside the metadata; read by the guest at boot",
+  },
   'guest.tools': {
     level: 'unsupported',
     note: 'vcsim 0.24 runs no guest OS, so VMware Tools never report running and this cannot be proven here',
@@ -146,7 +149,10 @@ export const VSPHERE_CAPABILITY_DECLARATIONS = {
 
   'monitoring.metrics': { level: 'supported', note: 'QueryPerf on the 20 s real-time interval' },
   'monitoring.events': { level: 'supported', note: 'QueryEvents (at most 1 000 per query)' },
-  'monitoring.healthChecks': { level: 'unsupported', note: 'not wired yet' },
+  'monitoring.healthChecks': {
+    level: 'supported',
+    note: 'overall status, connection state, guest heartbeat and triggered alarms of the VM',
+  },
   'monitoring.alerting': {
     level: 'unsupported',
     note: 'vCenter alarms are not mapped to hvkit alerts',

@@ -40,6 +40,7 @@ import {
 import { getConsole } from './ops/console.js';
 import { listEvents } from './ops/events.js';
 import { getGuestInfo } from './ops/guest.js';
+import { checkHealth } from './ops/health.js';
 import { getMetrics } from './ops/metrics.js';
 import {
   createPlacementRule,
@@ -1120,6 +1121,11 @@ export class VsphereDriver implements ProviderDriver {
 
   getMetrics(id: string, query: ParsedInput['metricsQuery'], options: DriverOptions) {
     return getMetrics(this.context, id, query, options);
+  }
+
+  async checkHealth(id: string, options: DriverOptions) {
+    await this.#vmContent(id, ['name'], options);
+    return checkHealth(this.context, id, options);
   }
 
   listEvents(query: ParsedInput['eventQuery'], options: DriverOptions) {
