@@ -48,6 +48,13 @@ const PROVIDERS: readonly ProviderEntry[] = [
     page: 'docs/providers/proxmox.md',
     load: async () => (await import('@hvkit/proxmox')).PROXMOX_CAPABILITIES,
   },
+  {
+    title: 'vSphere',
+    package: '@hvkit/vsphere',
+    testBed: "VMware's vcsim (govmomi 0.24, Debian 12) and recorded fixtures",
+    page: 'docs/providers/vsphere.md',
+    load: async () => (await import('@hvkit/vsphere')).VSPHERE_CAPABILITIES,
+  },
 ];
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
