@@ -338,7 +338,7 @@ function sizeMismatch(file: PackageFile, count: string): InvalidSpecError {
 }
 
 /** A content library item as the REST API describes it. */
-interface LibraryItemInfo {
+export interface LibraryItemInfo {
   id: string;
   library_id: string;
   name: string;
@@ -347,7 +347,8 @@ interface LibraryItemInfo {
   creation_time?: string;
 }
 
-function itemPath(id: string): string {
+/** The REST path of a library item. */
+export function itemPath(id: string): string {
   return `/com/vmware/content/library/item/id:${encodeUrlValue(id)}`;
 }
 
@@ -412,7 +413,11 @@ function formatOfItem(type: string | undefined): Image['format'] {
   return type === 'ovf' ? 'vmdk' : 'raw';
 }
 
-function imageOfItem(item: LibraryItemInfo, now: () => number): Image {
+/**
+ * A library item as a core Image: id = item id, `source` = `{ kind: 'content-library', library,
+ * item }` (ids), `sizeBytes` 0 when the server reports no size (vcsim).
+ */
+export function imageOfItem(item: LibraryItemInfo, now: () => number): Image {
   return {
     id: item.id,
     name: item.name,

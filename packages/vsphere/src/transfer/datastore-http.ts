@@ -413,3 +413,141 @@ export async function uploadDatastoreFile(
   if (sent !== sizeBytes) throw mismatch(String(sent));
   return { sizeBytes: sent, sha256: hash.digest('hex') };
 }
+
+/** What a `HEAD` of a datastore file tells. */
+export interface DatastoreFileStat {
+  sizeBytes: number;
+  /** Last modification, ISO 8601; undefined when the server sends no usable `Last-Modified`. */
+  modifiedAt?: string | undefined;
+}
+
+/**
+ * Reads the size and modification time of a datastore file with `HEAD`.
+ *
+ * @returns undefined when the file (or the datastore) does not exist (HTTP 404).
+ * @throws InvalidSpecError for a bad location; AuthenticationError for 401/403; ProviderApiError
+ *   for other statuses or a missing Content-Length; TransportError.
+ */
+export async function statDatastoreFile(
+  ctx: VsphereContext,
+  location: DatastoreFileLocation,
+  signal?: AbortSignal,
+): Promise<DatastoreFileStat | undefined> {
+  const url = datastoreFileUrl(ctx.client.url, location);
+  const id = datastorePath(location.datastore, location.path);
+  const where = `vSphere HEAD datastore file ${id}`;
+  let response: Awaited<ReturnType<typeof fetch>>;
+  try {
+    response = await fetch(url, {
+      method: 'HEAD',
+      headers: await sessionHeaders(ctx, signal),
+      signal,
+      dispatcher: ctx.client.dispatcher,
+    });
+  } catch (error) {
+    throw requestFailure(ctx, error, where, true, signal);
+  }
+  await response.body?.cancel().catch(() => undefined);
+  if (response.status === 404) return undefined;
+  if (response.status < 200 || response.status > 299) {
+    throw httpStatusError(ctx, response.status, where, { resource: 'other', id });
+  }
+  const length = response.headers.get('content-length');
+  if (length === null || !/^\d+$/.test(length)) {
+    throw new ProviderApiError(`${where}: answered without a Content-Length`, {
+      ...ctx.client.faultContext,
+      status: response.status,
+    });
+  }
+  const modified = Date.parse(response.headers.get('last-modified') ?? '');
+  return {
+    sizeBytes: Number(length),
+    ...(Number.isNaN(modified) ? {} : { modifiedAt: new Date(modified).toISOString() }),
+  };
+}
+
+const HTML_ENTITIES: Readonly<Record<string, string>> = {
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+};
+
+function decodeHtmlText(text: string): string {
+  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (entity, body: string) => {
+    if (body.startsWith('#x') || body.startsWith('#X')) {
+      return String.fromCodePoint(Number.parseInt(body.slice(2), 16));
+    }
+    if (body.startsWith('#')) return String.fromCodePoint(Number.parseInt(body.slice(1), 10));
+    return HTML_ENTITIES[body.toLowerCase()] ?? entity;
+  });
+}
+
+/**
+ * The names of the entries directly inside `folder`, read from the HTML index the server sends
+ * for a directory `GET /folder/<folder>/` (vcsim: Go's file server, relative links; vCenter: a
+ * table of absolute `/folder/…?dcPath=…` links). Only links that resolve to a child of the folder
+ * count, so "parent directory" and navigation links are left out. Sub-folders come with a
+ * trailing `/`.
+ *
+ * Used instead of `HostDatastoreBrowser.SearchDatastore_Task` because the envelope writer's type
+ * table does not hold `HostDatastoreBrowserSearchSpec` yet (see the report of the image catalog).
+ *
+ * @returns undefined when the folder does not exist (HTTP 404).
+ * @throws InvalidSpecError for a bad location; AuthenticationError for 401/403; ProviderApiError
+ *   for other statuses; TransportError.
+ */
+export async function listDatastoreFolder(
+  ctx: VsphereContext,
+  location: DatastoreFileLocation,
+  signal?: AbortSignal,
+): Promise<string[] | undefined> {
+  const folder = normalizeDatastoreFilePath(location.path);
+  const file = datastoreFileUrl(ctx.client.url, location);
+  // Ask for `folder/` directly: without the slash vcsim answers 301 to it.
+  const url = new URL(file.href.replace(/\?/, '/?'));
+  const id = datastorePath(location.datastore, folder);
+  const where = `vSphere GET datastore folder ${id}`;
+  let response: Awaited<ReturnType<typeof fetch>>;
+  let text: string;
+  try {
+    response = await fetch(url, {
+      headers: { ...(await sessionHeaders(ctx, signal)), accept: 'text/html' },
+      signal,
+      dispatcher: ctx.client.dispatcher,
+    });
+    text = await response.text();
+  } catch (error) {
+    throw requestFailure(ctx, error, where, true, signal);
+  }
+  if (response.status === 404) return undefined;
+  if (response.status < 200 || response.status > 299) {
+    throw httpStatusError(ctx, response.status, where, { resource: 'other', id });
+  }
+  const base = new URL(response.url || url.href);
+  const parent = decodeURIComponent(base.pathname.replace(/\/?$/, '/'));
+  const names = new Set<string>();
+  for (const match of text.matchAll(/<a\s[^>]*?href\s*=\s*(?:"([^"]*)"|'([^']*)')/gi)) {
+    const href = decodeHtmlText(match[1] ?? match[2] ?? '');
+    let target: URL;
+    try {
+      target = new URL(href, base);
+    } catch {
+      continue;
+    }
+    if (target.origin !== base.origin) continue;
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(target.pathname);
+    } catch {
+      continue;
+    }
+    if (!pathname.startsWith(parent)) continue;
+    const rest = pathname.slice(parent.length);
+    // A direct child: `name` or `name/` (a sub-folder), nothing deeper.
+    if (rest === '' || rest.slice(0, -1).includes('/')) continue;
+    names.add(rest);
+  }
+  return [...names];
+}

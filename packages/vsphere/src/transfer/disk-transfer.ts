@@ -13,6 +13,8 @@
  * - `vmdk`, `qcow2` and `vhdx` imports are stored byte for byte (`<name>.src.vmdk`, `.qcow2`,
  *   `.vhdx`); ESXi cannot attach them as they are (a foreign VMDK is usually streamOptimized),
  *   so deploying from them needs a conversion first.
+ * - Beside each image, `<id file>.sha256` holds its SHA-256 in `sha256sum` format, so a listing
+ *   can report it without reading the image again.
  */
 import {
   ConflictError,
@@ -22,6 +24,8 @@ import {
   type Image,
   InvalidSpecError,
   NotFoundError,
+  ProviderApiError,
+  TransportError,
   UnsupportedCapabilityError,
 } from '@hvkit/core';
 import { fetch } from 'undici';
@@ -43,6 +47,7 @@ import {
   parseDatastorePath,
   requestFailure,
   sessionHeaders,
+  statDatastoreFile,
   uploadDatastoreFile,
 } from './datastore-http.js';
 
@@ -77,6 +82,12 @@ export interface ExportDiskOptions {
  * received) to its end. The stream gives exactly `sizeBytes - offsetBytes` bytes, or ends with a
  * retryable TransportError saying where to resume.
  *
+ * `sizeBytes` is the disk's capacity (`capacityInBytes`). The bytes are the flat extent's, then
+ * zeros up to the capacity when the extent is shorter: a raw image shorter than its disk reads as
+ * zeros past its end. vCenter's flat extents always have the full size (thin ones too: VMFS keeps
+ * the holes), so the padding only fills in for vcsim, whose disks are 0-byte placeholders, and for
+ * a short image attached by hand. An extent longer than the capacity is an error, not a guess.
+ *
  * Only flat VMDKs are exported: a disk with snapshots or a linked clone's delta holds only the
  * changes since its parent, so it is refused unless `snapshotBase` asks for the (flat) parent.
  * A running VM holds a lock on its current disk file on ESXi; power it off, or snapshot it and
@@ -85,7 +96,8 @@ export interface ExportDiskOptions {
  * @param diskKey The disk's device key, as text (core `Disk.id`).
  * @returns format `raw` (see the module comment).
  * @throws InvalidSpecError for a bad offset or one beyond the end; NotFoundError (`vm`) for an
- *   unknown VM, (`disk`) for an unknown key or a missing data file; ConflictError
+ *   unknown VM, (`disk`) for an unknown key or a missing data file; ProviderApiError when the
+ *   extent is longer than the disk's capacity; ConflictError
  *   (`invalid-state`) for a delta disk (without `snapshotBase`, or more than one level deep); UnsupportedCapabilityError
  *   (`migration.diskExport`) for other backings (RDM, sparse, seSparse…); TransportError.
  */
@@ -162,21 +174,122 @@ export async function exportVmDisk(
   }
   const datastoreRef = requireMoRef(source.datastore, 'disk backing datastore', ctx);
   const datacenter = await datacenterOf(ctx, datastoreRef, { signal });
-  const download = await downloadDatastoreFile(ctx, {
+  const location = {
     datacenter: datacenter.path,
     datastore: descriptor.datastore,
     path: flatExtentOf(descriptor.path),
+  };
+  const capacityBytes = capacityBytesOf(disk);
+  if (capacityBytes !== undefined && offsetBytes > capacityBytes) {
+    throw new InvalidSpecError(
+      [
+        {
+          path: 'offsetBytes',
+          message: `is beyond the end of the disk (${capacityBytes} bytes)`,
+          code: 'invalid_offset',
+        },
+      ],
+      { subject: 'disk export' },
+    );
+  }
+  if (capacityBytes === undefined) {
+    const download = await downloadDatastoreFile(ctx, {
+      ...location,
+      offsetBytes,
+      signal,
+      notFound: 'disk',
+    });
+    return {
+      diskId: diskKey,
+      format: 'raw',
+      sizeBytes: download.sizeBytes,
+      offsetBytes,
+      stream: download.stream,
+    };
+  }
+  // The extent's length first: it decides how many zeros follow, and whether anything is left to
+  // read from the file at this offset.
+  const extent = await statDatastoreFile(ctx, location, signal);
+  if (!extent) {
+    throw new NotFoundError(
+      'disk',
+      diskKey,
+      `disk ${diskKey}: ${fileName} has no data extent`,
+      ctx.client.faultContext,
+    );
+  }
+  if (extent.sizeBytes > capacityBytes) {
+    throw new ProviderApiError(
+      `disk ${diskKey}: its flat extent holds ${extent.sizeBytes} bytes, more than the disk's capacity of ${capacityBytes}`,
+      ctx.client.faultContext,
+    );
+  }
+  const padding = zeros(capacityBytes - Math.max(offsetBytes, extent.sizeBytes));
+  if (offsetBytes >= extent.sizeBytes) {
+    return {
+      diskId: diskKey,
+      format: 'raw',
+      sizeBytes: capacityBytes,
+      offsetBytes,
+      stream: padding,
+    };
+  }
+  const download = await downloadDatastoreFile(ctx, {
+    ...location,
     offsetBytes,
     signal,
     notFound: 'disk',
   });
+  if (download.sizeBytes !== extent.sizeBytes) {
+    // Changed between the HEAD and the GET (a running VM writing, a concurrent upload).
+    await drain(download.stream);
+    throw new TransportError(
+      `disk ${diskKey}: the extent changed size during the export (${extent.sizeBytes} → ${download.sizeBytes} bytes); retry`,
+      ctx.client.faultContext,
+    );
+  }
   return {
     diskId: diskKey,
     format: 'raw',
-    sizeBytes: download.sizeBytes,
+    sizeBytes: capacityBytes,
     offsetBytes,
-    stream: download.stream,
+    stream: concat(download.stream, padding),
   };
+}
+
+/** Releases a download the caller will not read: starting it lets its cleanup cancel the body. */
+async function drain(stream: AsyncIterable<Uint8Array>): Promise<void> {
+  const iterator = stream[Symbol.asyncIterator]();
+  await iterator.next().catch(() => undefined);
+  await iterator.return?.().catch(() => undefined);
+}
+
+/**
+ * The disk's capacity in bytes (`capacityInBytes`, else `capacityInKB`), or undefined when the
+ * server gives neither.
+ */
+function capacityBytesOf(disk: Fields): number | undefined {
+  const bytes = Number(disk.capacityInBytes);
+  if (Number.isSafeInteger(bytes) && bytes > 0) return bytes;
+  const kib = Number(disk.capacityInKB);
+  if (Number.isSafeInteger(kib) && kib > 0) return kib * 1024;
+  return undefined;
+}
+
+/** `count` zero bytes, in fresh chunks of at most 1 MiB (a consumer may keep or change a chunk). */
+async function* zeros(count: number): AsyncGenerator<Uint8Array> {
+  const chunkBytes = 1024 * 1024;
+  for (let left = count; left > 0; left -= chunkBytes) {
+    yield new Uint8Array(Math.min(chunkBytes, left));
+  }
+}
+
+async function* concat(
+  first: AsyncIterable<Uint8Array>,
+  second: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  yield* first;
+  yield* second;
 }
 
 /** `vm/disk.vmdk` → `vm/disk-flat.vmdk`: where a flat VMDK keeps its data. */
@@ -212,6 +325,68 @@ export function flatDescriptor(extentFileName: string, sizeBytes: number): strin
     'ddb.virtualHWVersion = "13"',
     '',
   ].join('\n');
+}
+
+/**
+ * The `sha256sum`-format file `importDisk` writes beside an image (`<id file>.sha256`), so a
+ * listing can report the image's SHA-256 without reading it.
+ */
+export function imageSidecarPath(idPath: string): string {
+  return `${idPath}.sha256`;
+}
+
+/** An image found in the image folder by its file names. */
+export interface ImageFiles {
+  /** Image name (what `importDisk` was given). */
+  name: string;
+  format: DiskImportSpec['format'];
+  /** Path of the file that names the image (its id's path). */
+  id: string;
+  /** Path of the file holding its bytes. */
+  data: string;
+}
+
+/**
+ * The images among the names of the entries of `hvkit-images/` (as {@link imageLayout} writes
+ * them): a descriptor `<n>.vmdk` with its extent `<n>-flat.vmdk` (raw), `<n>.raw`,
+ * `<n>.src.vmdk`, `<n>.qcow2`, `<n>.vhdx`. A `-flat.vmdk` whose descriptor is listed is that
+ * descriptor's extent, not an image; a descriptor whose extent is missing (a failed import) is
+ * left out, as are sidecars and anything else.
+ */
+export function imagesInFolder(names: readonly string[]): ImageFiles[] {
+  const present = new Set(names);
+  const images: ImageFiles[] = [];
+  const extensions: readonly [string, DiskImportSpec['format']][] = [
+    ['.src.vmdk', 'vmdk'],
+    ['.qcow2', 'qcow2'],
+    ['.vhdx', 'vhdx'],
+    ['.raw', 'raw'],
+  ];
+  for (const file of names) {
+    if (file.endsWith('/')) continue;
+    const typed = extensions.find(([extension]) => file.endsWith(extension));
+    if (typed) {
+      const name = file.slice(0, -typed[0].length);
+      if (name !== '') {
+        const path = `${IMAGE_FOLDER}/${file}`;
+        images.push({ name, format: typed[1], id: path, data: path });
+      }
+      continue;
+    }
+    if (!file.endsWith('.vmdk')) continue;
+    if (file.endsWith('-flat.vmdk') && present.has(file.replace(/-flat\.vmdk$/, '.vmdk'))) continue;
+    const extent = flatExtentOf(file);
+    if (!present.has(extent)) continue;
+    const name = file.slice(0, -'.vmdk'.length);
+    if (name === '') continue;
+    images.push({
+      name,
+      format: 'raw',
+      id: `${IMAGE_FOLDER}/${file}`,
+      data: `${IMAGE_FOLDER}/${extent}`,
+    });
+  }
+  return images;
 }
 
 /** Where `importDisk` stores an image of `name` and `format`. */
@@ -343,14 +518,44 @@ export async function importDisk(
     const text = new TextEncoder().encode(
       flatDescriptor(layout.data.split('/').pop() ?? '', sizeBytes),
     );
-    await uploadDatastoreFile(ctx, {
-      ...location,
-      path: layout.descriptor,
-      source: once(text),
-      sizeBytes: text.byteLength,
-      signal,
-    });
+    try {
+      await uploadDatastoreFile(ctx, {
+        ...location,
+        path: layout.descriptor,
+        source: once(text),
+        sizeBytes: text.byteLength,
+        signal,
+      });
+    } catch (error) {
+      // Without its descriptor the extent is no image: remove it (and a partial descriptor).
+      await removeUploaded().catch(() => undefined);
+      const task = await deleteDatastoreFile(ctx, {
+        datastore: datastore.name,
+        datacenter: datastore.datacenter.ref,
+        path: layout.descriptor,
+      }).catch(() => undefined);
+      if (task) await waitForTask(ctx, task).catch(() => undefined);
+      throw error;
+    }
   }
+  // The SHA-256 cannot be recomputed later without reading the whole image again: keep it beside
+  // the image (sha256sum format). Best effort: the image is whole without it, listings just lack
+  // the hash.
+  const sidecar = new TextEncoder().encode(
+    `${uploaded.sha256}  ${layout.data.split('/').pop() ?? ''}\n`,
+  );
+  await uploadDatastoreFile(ctx, {
+    ...location,
+    path: imageSidecarPath(layout.id),
+    source: once(sidecar),
+    sizeBytes: sidecar.byteLength,
+    signal,
+  }).catch((error: unknown) =>
+    ctx.logger.warn('vsphere: could not store the SHA-256 of an image', {
+      id,
+      error: String(error),
+    }),
+  );
   return {
     id,
     name,
@@ -424,5 +629,45 @@ export async function deleteDiskImage(
     ),
     'DeleteVirtualDisk_Task task',
     ctx,
+  );
+}
+
+/**
+ * Removes the SHA-256 sidecar of an image `importDisk` wrote (see {@link imageSidecarPath}), after
+ * the image itself is gone. A missing sidecar is not an error.
+ *
+ * @throws InvalidSpecError when `id` is not a datastore path; the mapped fault when vSphere refuses.
+ */
+export async function deleteImageSidecar(
+  ctx: VsphereContext,
+  id: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const parsed = parseDatastorePath(id, 'id');
+  const datastore = await findDatastore(ctx, parsed.datastore, { signal });
+  try {
+    const task = await deleteDatastoreFile(
+      ctx,
+      {
+        datastore: datastore.name,
+        datacenter: datastore.datacenter.ref,
+        path: imageSidecarPath(parsed.path),
+      },
+      { signal },
+    );
+    await waitForTask(ctx, task, { signal });
+  } catch (error) {
+    if (!isFileNotFound(error)) throw error;
+  }
+}
+
+/**
+ * True for vSphere's "no such file" answers: the `FileNotFound` fault (a ProviderApiError, since
+ * core has no file kind) or a NotFoundError.
+ */
+export function isFileNotFound(error: unknown): boolean {
+  return (
+    NotFoundError.isInstance(error) ||
+    (ProviderApiError.isInstance(error) && error.fault === 'FileNotFound')
   );
 }
