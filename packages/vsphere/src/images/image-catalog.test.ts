@@ -41,7 +41,7 @@ import {
 import { buildCreateSpec } from '../vm/config-spec.js';
 import type { VsphereContext } from '../vsphere-context.js';
 import { deleteLibrary, ensureLibrary, importToLibrary, VapiSession } from './content-library.js';
-import { IMAGE_MARKER_KEY, ImageCatalog, markerSourceUrl } from './image-catalog.js';
+import { IMAGE_MARKER_KEY, ImageCatalog, imageKindOf, markerSourceUrl } from './image-catalog.js';
 import { tarArchive } from './tar-writer.test-support.js';
 
 const vcsim = requireVcsim();
@@ -92,6 +92,12 @@ describe('image catalog input checks (no server)', () => {
       'https://images.example/a/x.ova',
     );
     expect(markerSourceUrl('file:///srv/x.ova')).toBe('file:///srv/x.ova');
+  });
+
+  it('tells the kind of an image by the shape of its id', () => {
+    expect(imageKindOf('[LocalDS_0] hvkit-images/a.vmdk')).toBe('disk');
+    expect(imageKindOf('6f1c8a52-0c1e-4e4b-9d9e-7b2f0a1c3d4e')).toBe('library-item');
+    expect(imageKindOf('vm-42')).toBe('template');
   });
 
   it('says NotFound for ids that cannot name an image, and refuses non-disk images as disks', async () => {
@@ -232,10 +238,12 @@ describe.skipIf(!vcsim)('image catalog on vcsim', () => {
       path: IMAGE_FOLDER,
     });
     expect((names ?? []).filter((name) => name.startsWith(raw.name))).toEqual([]);
-    await expect(catalog.deleteImage(raw.id)).rejects.toMatchObject({
-      code: 'NOT_FOUND',
-      resource: 'image',
-    });
+    for (const id of [raw.id, `[NoSuchDS] ${IMAGE_FOLDER}/${raw.name}.vmdk`]) {
+      await expect(catalog.deleteImage(id)).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+        resource: 'image',
+      });
+    }
   });
 
   it('leaves no image when an import fails', async () => {

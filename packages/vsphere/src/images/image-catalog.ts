@@ -195,6 +195,21 @@ function extraConfigValue(extraConfig: unknown, key: string): unknown {
   return value;
 }
 
+/** What kind of image an id names, by its shape (see the module comment); nothing is looked up. */
+export type ImageKind = 'disk' | 'template' | 'library-item';
+
+/**
+ * The kind of image `id` would name: `disk` for a datastore path (`[ds] …`), `library-item` for a
+ * UUID, `template` for anything else (a VM moref value). The driver dispatches on it: a disk image
+ * is copied for a disk ({@link ImageCatalog.diskFileFor}), a template is cloned, a library item is
+ * deployed ({@link ImageCatalog.deployLibraryImage}).
+ */
+export function imageKindOf(id: string): ImageKind {
+  if (id.startsWith('[')) return 'disk';
+  if (UUID.test(id)) return 'library-item';
+  return 'template';
+}
+
 /** `[ds] hvkit-images/<file>` split and checked to name an image file, or undefined. */
 function diskImageOf(id: string): { datastore: string; files: ImageFiles } | undefined {
   let parsed: { datastore: string; path: string };
@@ -640,7 +655,8 @@ export class ImageCatalog {
    */
   async deleteImage(id: string, signal?: AbortSignal): Promise<void> {
     const ctx = this.#ctx;
-    if (id.startsWith('[')) {
+    const kind = imageKindOf(id);
+    if (kind === 'disk') {
       const disk = diskImageOf(id);
       if (!disk) throw notFoundImage(ctx, id);
       try {
@@ -652,7 +668,7 @@ export class ImageCatalog {
       await deleteImageSidecar(ctx, id, signal);
       return;
     }
-    if (UUID.test(id)) {
+    if (kind === 'library-item') {
       try {
         await deleteLibraryItem(this.#session(), id, signal);
       } catch (error) {

@@ -21,6 +21,8 @@ import {
   flatExtentOf,
   IMAGE_FOLDER,
   imageLayout,
+  imageSidecarPath,
+  imagesInFolder,
   importDisk,
 } from './disk-transfer.js';
 import {
@@ -52,6 +54,52 @@ describe('disk layout', () => {
     });
     expect(imageLayout('img', 'vmdk', 1024).data).toBe(`${IMAGE_FOLDER}/img.src.vmdk`);
     expect(imageLayout('img', 'qcow2', 1024).data).toBe(`${IMAGE_FOLDER}/img.qcow2`);
+  });
+
+  it('finds images among folder entries: descriptors with their extent, files stored as is', () => {
+    expect(
+      imagesInFolder([
+        'a.vmdk',
+        'a-flat.vmdk',
+        'a.vmdk.sha256',
+        'x-flat.vmdk',
+        'x-flat-flat.vmdk',
+        'orphan.vmdk',
+        'b.src.vmdk',
+        'c.qcow2',
+        'd.vhdx',
+        'e.raw',
+        'sub/',
+        'notes.txt',
+      ]),
+    ).toEqual([
+      {
+        name: 'a',
+        format: 'raw',
+        id: `${IMAGE_FOLDER}/a.vmdk`,
+        data: `${IMAGE_FOLDER}/a-flat.vmdk`,
+      },
+      {
+        name: 'x-flat',
+        format: 'raw',
+        id: `${IMAGE_FOLDER}/x-flat.vmdk`,
+        data: `${IMAGE_FOLDER}/x-flat-flat.vmdk`,
+      },
+      ...(
+        [
+          ['b', 'vmdk', 'b.src.vmdk'],
+          ['c', 'qcow2', 'c.qcow2'],
+          ['d', 'vhdx', 'd.vhdx'],
+          ['e', 'raw', 'e.raw'],
+        ] as const
+      ).map(([name, format, file]) => ({
+        name,
+        format,
+        id: `${IMAGE_FOLDER}/${file}`,
+        data: `${IMAGE_FOLDER}/${file}`,
+      })),
+    ]);
+    expect(imageSidecarPath(`${IMAGE_FOLDER}/a.vmdk`)).toBe(`${IMAGE_FOLDER}/a.vmdk.sha256`);
   });
 
   it('writes a monolithic flat descriptor naming the extent and its sector count', () => {
@@ -269,7 +317,11 @@ describe.skipIf(!vcsim)('disk export and import on vcsim', () => {
       },
       chunked(data, 100_000),
     );
-    images.push(image.id, `[${datastore.name}] ${IMAGE_FOLDER}/${name}-flat.vmdk`);
+    images.push(
+      image.id,
+      `[${datastore.name}] ${IMAGE_FOLDER}/${name}-flat.vmdk`,
+      `[${datastore.name}] ${imageSidecarPath(`${IMAGE_FOLDER}/${name}.vmdk`)}`,
+    );
     expect(ImageSchema.parse(image)).toEqual(image);
     expect(image).toMatchObject({
       id: `[${datastore.name}] ${IMAGE_FOLDER}/${name}.vmdk`,
@@ -293,6 +345,15 @@ describe.skipIf(!vcsim)('disk export and import on vcsim', () => {
     });
     expect(new TextDecoder().decode(await collect(descriptor.stream))).toContain(
       `"${name}-flat.vmdk"`,
+    );
+    // The SHA-256 is kept beside the image, in sha256sum format.
+    const sidecar = await downloadDatastoreFile(ctx, {
+      datacenter: datastore.datacenter.path,
+      datastore: datastore.name,
+      path: imageSidecarPath(`${IMAGE_FOLDER}/${name}.vmdk`),
+    });
+    expect(new TextDecoder().decode(await collect(sidecar.stream))).toBe(
+      `${sha256Of(data)}  ${name}-flat.vmdk\n`,
     );
 
     // The same name again is a conflict, not a silent overwrite.
