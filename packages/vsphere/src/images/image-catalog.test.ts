@@ -246,6 +246,21 @@ describe.skipIf(!vcsim)('image catalog on vcsim', () => {
     }
   });
 
+  it('does not list a descriptor whose extent is missing', async () => {
+    const name = uniqueName('h11-orphan');
+    const path = `${IMAGE_FOLDER}/${name}.vmdk`;
+    const text = new TextEncoder().encode(flatDescriptor(`${name}-flat.vmdk`, 4 * KIB));
+    await uploadDatastoreFile(ctx, {
+      datacenter: datastore.datacenter.path,
+      datastore: datastore.name,
+      path,
+      source: chunked(text),
+      sizeBytes: text.byteLength,
+    });
+    folders.push(path);
+    expect((await catalog.listImages()).filter((image) => image.name === name)).toEqual([]);
+  });
+
   it('leaves no image when an import fails', async () => {
     const name = uniqueName('h11-fail');
     const data = randomData(8 * KIB);

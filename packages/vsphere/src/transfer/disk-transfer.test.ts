@@ -56,7 +56,7 @@ describe('disk layout', () => {
     expect(imageLayout('img', 'qcow2', 1024).data).toBe(`${IMAGE_FOLDER}/img.qcow2`);
   });
 
-  it('finds images among folder entries: descriptors with their extent, files stored as is', () => {
+  it('finds images among folder entries: descriptors but not their extents, files stored as is', () => {
     expect(
       imagesInFolder([
         'a.vmdk',
@@ -84,6 +84,13 @@ describe('disk layout', () => {
         format: 'raw',
         id: `${IMAGE_FOLDER}/x-flat.vmdk`,
         data: `${IMAGE_FOLDER}/x-flat-flat.vmdk`,
+      },
+      // A candidate: the caller finds out that its extent is missing.
+      {
+        name: 'orphan',
+        format: 'raw',
+        id: `${IMAGE_FOLDER}/orphan.vmdk`,
+        data: `${IMAGE_FOLDER}/orphan-flat.vmdk`,
       },
       ...(
         [

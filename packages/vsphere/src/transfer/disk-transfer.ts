@@ -348,10 +348,13 @@ export interface ImageFiles {
 
 /**
  * The images among the names of the entries of `hvkit-images/` (as {@link imageLayout} writes
- * them): a descriptor `<n>.vmdk` with its extent `<n>-flat.vmdk` (raw), `<n>.raw`,
- * `<n>.src.vmdk`, `<n>.qcow2`, `<n>.vhdx`. A `-flat.vmdk` whose descriptor is listed is that
- * descriptor's extent, not an image; a descriptor whose extent is missing (a failed import) is
- * left out, as are sidecars and anything else.
+ * them): a descriptor `<n>.vmdk` (raw; its data in `<n>-flat.vmdk`), `<n>.raw`, `<n>.src.vmdk`,
+ * `<n>.qcow2`, `<n>.vhdx`. A `-flat.vmdk` whose descriptor is listed is that descriptor's extent,
+ * not an image; sidecars and anything else are left out.
+ *
+ * These are candidates: a descriptor is taken even when its extent is not among the names (a
+ * server may hide extents, as ESXi's datastore browser does), so the caller checks that `data`
+ * exists before reporting an image (a failed import may leave a descriptor without one).
  */
 export function imagesInFolder(names: readonly string[]): ImageFiles[] {
   const present = new Set(names);
@@ -376,7 +379,6 @@ export function imagesInFolder(names: readonly string[]): ImageFiles[] {
     if (!file.endsWith('.vmdk')) continue;
     if (file.endsWith('-flat.vmdk') && present.has(file.replace(/-flat\.vmdk$/, '.vmdk'))) continue;
     const extent = flatExtentOf(file);
-    if (!present.has(extent)) continue;
     const name = file.slice(0, -'.vmdk'.length);
     if (name === '') continue;
     images.push({
