@@ -14,7 +14,12 @@ import {
 } from './capabilities.js';
 import { createProvider } from './create-provider.js';
 import { DRIVER_METHOD_CAPABILITIES, type ProviderDriver } from './driver.js';
-import { InvalidSpecError, ProviderApiError, UnsupportedCapabilityError } from './errors.js';
+import {
+  InvalidSpecError,
+  NotFoundError,
+  ProviderApiError,
+  UnsupportedCapabilityError,
+} from './errors.js';
 import type { VmSpecInput } from './model/vm-spec.js';
 import type { MutationOptions, Provider } from './provider.js';
 import { Task } from './task.js';
@@ -1213,5 +1218,35 @@ describe('createProvider: list', () => {
     for await (const vm of p.list({ cursor: 'c1' })) seen.push(vm);
     expect(seen).toHaveLength(1);
     expect(driver.count('listPage')).toBe(1);
+  });
+});
+
+describe('createProvider: secrets learnt later', () => {
+  it('scrubs a secret the driver learnt after building the error, from calls and tasks', async () => {
+    const secrets: string[] = [];
+    const ticket = 'console-ticket-4f1c9a';
+    const { provider: p } = provider({
+      redact: { secrets },
+      overrides: {
+        get: async () => {
+          const error = new NotFoundError('vm', ticket);
+          secrets.push(ticket);
+          throw error;
+        },
+        power: async () => {
+          throw new NotFoundError('vm', ticket);
+        },
+      },
+    });
+    const error = await p.get({ provider: 'fake', id: 'vm-1' }).catch((caught: unknown) => caught);
+    expect(NotFoundError.isInstance(error)).toBe(true);
+    const text =
+      JSON.stringify(error) + String((error as Error).stack) + (error as NotFoundError).id;
+    expect(text).not.toContain(ticket);
+    const failed = await p
+      .powerOn({ provider: 'fake', id: 'vm-1' })
+      .catch((caught: unknown) => caught);
+    expect(JSON.stringify(failed)).not.toContain(ticket);
+    expect((failed as Error).message).not.toContain(ticket);
   });
 });

@@ -7,7 +7,12 @@ import {
   isUsable,
 } from './capabilities.js';
 import { DRIVER_METHOD_CAPABILITIES, type DriverOptions, type ProviderDriver } from './driver.js';
-import { InvalidSpecError, ProviderApiError, UnsupportedCapabilityError } from './errors.js';
+import {
+  InvalidSpecError,
+  ProviderApiError,
+  redactError,
+  UnsupportedCapabilityError,
+} from './errors.js';
 import { VmRefSchema } from './model/common.js';
 import {
   AlertRuleSpecSchema,
@@ -39,6 +44,7 @@ import type {
   Provider,
   VmTarget,
 } from './provider.js';
+import { redact } from './redact.js';
 import {
   type Requirement,
   requirementsOfChange,
@@ -47,7 +53,7 @@ import {
   requirementsOfSnapshot,
   requirementsOfSpec,
 } from './requirements.js';
-import { Task, type TaskSource, type TaskStart } from './task.js';
+import { Task, type TaskSnapshot, type TaskSource, type TaskStart } from './task.js';
 
 /** Task kinds and how each decodes its result. `resumeTask` uses this to type a resumed task. */
 export const TASK_RESULT_DECODERS: Record<string, (raw: unknown) => unknown> = {
@@ -133,17 +139,33 @@ class ContractProvider implements Provider {
     this.name = driver.name;
     this.type = driver.type;
     this.capabilities = driver.capabilities;
+    const scrub = this.#scrub.bind(this);
+    const scrubSnapshot = (snapshot: TaskSnapshot): TaskSnapshot =>
+      snapshot.error === undefined || !driver.redact?.secrets?.length
+        ? snapshot
+        : { ...snapshot, error: redact(snapshot.error, driver.redact) };
     const source: TaskSource = {
       name: driver.name,
-      getTask: (id, options) => driver.getTask(id, { signal: options?.signal }),
+      getTask: (id, options) =>
+        driver.getTask(id, { signal: options?.signal }).then(scrubSnapshot, scrub),
     };
     if (driver.watchTask) {
       const watch = driver.watchTask.bind(driver);
-      source.watchTask = (id, options) => watch(id, { signal: options?.signal });
+      source.watchTask = (id, options) => ({
+        async *[Symbol.asyncIterator]() {
+          try {
+            for await (const snapshot of watch(id, { signal: options?.signal })) {
+              yield scrubSnapshot(snapshot);
+            }
+          } catch (error) {
+            scrub(error);
+          }
+        },
+      });
     }
     if (driver.cancelTask && isUsable(driver.capabilities['core.taskCancel'])) {
       const cancel = driver.cancelTask.bind(driver);
-      source.cancelTask = (id, options) => cancel(id, { signal: options?.signal });
+      source.cancelTask = (id, options) => cancel(id, { signal: options?.signal }).catch(scrub);
     }
     this.#source = source;
   }
@@ -244,7 +266,8 @@ class ContractProvider implements Provider {
     options: MutationOptions | undefined,
     submit: (driverOptions: DriverOptions) => Promise<TaskStart>,
   ): Task<T> {
-    return Task.start<T>(this.#source, kind, () => submit(this.#options(options)), {
+    const scrub = this.#scrub.bind(this);
+    return Task.start<T>(this.#source, kind, () => submit(this.#options(options)).catch(scrub), {
       decode: decoderFor(kind) as (raw: unknown) => T,
       settings: this.#driver.taskSettings,
       defaultWait: { signal: options?.signal, timeoutMs: options?.timeoutMs },
@@ -256,10 +279,19 @@ class ContractProvider implements Provider {
     run: (driverOptions: DriverOptions) => Promise<T>,
   ): Promise<T> {
     try {
-      return run(this.#options(options));
+      return run(this.#options(options)).catch((error: unknown) => this.#scrub(error));
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(this.#redacted(error));
     }
+  }
+
+  /** A driver's secrets can be learnt after its errors were built (console tickets): scrub again. */
+  #redacted(error: unknown): unknown {
+    return redactError(error, this.#driver.redact);
+  }
+
+  #scrub(error: unknown): never {
+    throw this.#redacted(error);
   }
 
   // ---- inventory ----------------------------------------------------------------------------
@@ -287,8 +319,12 @@ class ContractProvider implements Provider {
           // One backend listing streamed through, instead of a page round trip per `limit` VMs.
           self.#require('core.describe');
           const parsed = self.#parse(ListQuerySchema, query, 'list query');
-          for await (const vm of driver.listStream(parsed, self.#options(options))) {
-            yield self.#vm(vm);
+          try {
+            for await (const vm of driver.listStream(parsed, self.#options(options))) {
+              yield self.#vm(vm);
+            }
+          } catch (error) {
+            self.#scrub(error);
           }
           return;
         }

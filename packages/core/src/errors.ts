@@ -97,6 +97,29 @@ export class HvkitError extends Error {
   }
 }
 
+/**
+ * Scrubs `options.secrets` from an error after the fact — its message, stack, details and every
+ * string field (a `NotFoundError`'s id, a `TaskFailedError`'s backend message) — for errors
+ * built before a secret was known (a console ticket learnt later). Returns the same error; a
+ * non-hvkit error is returned untouched. `createProvider` applies it to everything a driver
+ * throws, with the driver's `redact` options.
+ */
+export function redactError<E>(error: E, options: RedactOptions | undefined): E {
+  if (!HvkitError.isInstance(error) || !options?.secrets?.length) return error;
+  const target = error as unknown as Record<string, unknown>;
+  for (const key of Object.keys(target)) {
+    const value = target[key];
+    if (typeof value === 'string') target[key] = redactString(value, options);
+  }
+  const message = redactString(error.message, options);
+  if (message !== error.message) {
+    if (typeof error.stack === 'string') target.stack = redactString(error.stack, options);
+    target.message = message;
+  }
+  target.details = redact(error.details, options);
+  return error;
+}
+
 /** Credentials were refused, or the session expired and could not be renewed. */
 export class AuthenticationError extends HvkitError {
   constructor(message: string, options: HvkitErrorOptions = {}) {

@@ -7,6 +7,7 @@ import {
 } from '../src/capabilities.js';
 import type { ProviderDriver } from '../src/driver.js';
 import type { Vm } from '../src/model/vm.js';
+import type { RedactOptions } from '../src/redact.js';
 import type { TaskSettings, TaskSnapshot } from '../src/task.js';
 
 /** A valid observed VM of provider `provider`. */
@@ -104,6 +105,8 @@ export interface RecordingDriverOptions {
   type?: string;
   capabilities?: Partial<Record<CapabilityId, CapabilityDeclaration>>;
   taskSettings?: TaskSettings;
+  /** Secrets the driver holds (`ProviderDriver.redact`). */
+  redact?: RedactOptions;
   /** Methods to replace (still recorded); `undefined` removes the method. */
   overrides?: Partial<Record<DriverMethod | 'watchTask' | 'listStream', unknown>>;
 }
@@ -186,6 +189,7 @@ export function recordingDriver(options: RecordingDriverOptions = {}): Recording
     name,
     capabilities: declareCapabilities(declarations(options.capabilities)),
     taskSettings: options.taskSettings,
+    redact: options.redact,
     calls,
     count: (method: string) => calls.get(method)?.length ?? 0,
     total: () => [...calls.values()].reduce((sum, list) => sum + list.length, 0),
