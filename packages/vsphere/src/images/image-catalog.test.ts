@@ -12,7 +12,7 @@ import {
 } from '@hvkit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireVcsim } from '../../test/vcsim.js';
-import { readOne } from '../client/property-reader.js';
+import { readAll, readOne } from '../client/property-reader.js';
 import type { ManagedObjectReference } from '../soap/soap-envelope.js';
 import {
   type DatastoreInfo,
@@ -491,6 +491,38 @@ describe.skipIf(!vcsim)('image catalog on vcsim', () => {
       code: 'NOT_FOUND',
       resource: 'image',
     });
+  });
+
+  it('removes the imported VM when marking it as an image fails', async () => {
+    const name = uniqueName('h11-ova-fail');
+    // The same client, except that the marker's ReconfigVM_Task is refused.
+    const client = new Proxy(ctx.client, {
+      get(target, property) {
+        if (property === 'callOne') {
+          return (
+            method: string,
+            ...rest: Parameters<typeof target.callOne> extends [string, ...infer R] ? R : never
+          ) => {
+            if (method === 'ReconfigVM_Task') {
+              return Promise.reject(new ProviderApiError('refused', { fault: 'NoPermission' }));
+            }
+            return target.callOne(method, ...rest);
+          };
+        }
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const failing = new ImageCatalog({ ...ctx, client }, credentials, { restUrl: vcsim?.restUrl });
+    await expect(failing.importImage({ kind: 'ova', url: ovaUrl }, { name })).rejects.toThrow(
+      /refused/,
+    );
+    await failing.close();
+    const left: string[] = [];
+    for await (const vm of readAll(ctx.client, 'VirtualMachine', ['name'])) {
+      if (vm.properties.name === name) left.push(vm.obj.value);
+    }
+    expect(left).toEqual([]);
   });
 
   it('lists the hvkit library items, imports one by name or id, deploys it and deletes it', async () => {

@@ -536,8 +536,9 @@ export class ImageCatalog {
    * Imports an image:
    * - `ova`/`ovf`: through vSphere's OVF engine into a template VM carrying the image marker
    *   (id = its moref value). CreateImportSpec's warnings are logged.
-   * - `content-library`: the existing item becomes the image as it is (id = item id, `source`
-   *   exactly as given), nothing is copied. Deleting that image deletes the item from its library.
+   * - `content-library`: the existing item becomes the image as it is (id = item id, name = the
+   *   item's, `source` exactly as given; `options.name` is not used), nothing is copied. Deleting
+   *   that image deletes the item from its library.
    * - `url`: not supported on vSphere (`images.cloudImageDownload`).
    *
    * @throws InvalidSpecError for a bad source or options (before any I/O);
