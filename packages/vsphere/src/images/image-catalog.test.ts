@@ -431,8 +431,10 @@ describe.skipIf(!vcsim)('image catalog on vcsim', () => {
     const vmFiles = (await readOne(ctx.client, vm, ['config.files.vmPathName'])).properties[
       'config.files.vmPathName'
     ];
-    // vcsim found the copy's folder taken and put the VM in `<name> (0)/`: clean that one too.
-    folders.push(parseDatastorePath(String(vmFiles)).path.replace(/\/[^/]*$/, ''));
+    // With vmPathName `[ds]`, vcsim finds the copy's folder taken and puts the VM in
+    // `<name> (0)/` (see the next test for the way around it): clean that one too.
+    expect(parseDatastorePath(String(vmFiles)).path).toBe(`${vmName} (0)/${vmName}.vmx`);
+    folders.push(`${vmName} (0)`);
     const disk = (await devicesOf(ctx, vm)).find((device) => device.$type === 'VirtualDisk');
     expect((disk?.backing as { fileName?: unknown } | undefined)?.fileName).toBe(copy);
 
@@ -456,6 +458,65 @@ describe.skipIf(!vcsim)('image catalog on vcsim', () => {
         vmName: uniqueName('h11-none'),
       }),
     ).rejects.toMatchObject({ code: 'NOT_FOUND', resource: 'image' });
+  });
+
+  it('keeps a VM and its image copies in one folder when the vmx path names it', async () => {
+    const data = randomData(4 * KIB);
+    const image = await catalog.importDisk(
+      { name: uniqueName('h11-same-dir'), format: 'raw', sizeBytes: data.byteLength },
+      chunked(data),
+    );
+    images.push(image.id);
+    const vmName = uniqueName('h11-one-dir');
+    folders.push(vmName);
+    const copy = await catalog.diskFileFor(image.id, { datastore: datastore.name, vmName });
+    const { spec } = buildCreateSpec(
+      VmSpecSchema.parse({
+        name: vmName,
+        cpu: { count: 1 },
+        memory: { sizeMiB: 128 },
+        disks: [{ sizeGiB: 1 / 1024, sourceImageId: image.id }],
+      }),
+      {
+        defaultDatastore: datastore.name,
+        datastores: [datastore.name],
+        networks: new Map(),
+        diskFiles: new Map([[0, copy]]),
+      },
+    );
+    // An explicit `.vmx` path: the VM's folder is the one holding the copy (vcsim and vCenter
+    // both create the files in an existing folder), so deleting the VM deletes the copy too.
+    spec.files = {
+      $type: 'VirtualMachineFileInfo',
+      vmPathName: `[${datastore.name}] ${vmName}/${vmName}.vmx`,
+    };
+    const { folder, pool } = await placementOf(ctx, datastore);
+    const vm = (await waitForTask(
+      ctx,
+      (await ctx.client.callOne('CreateVM_Task', folder, [
+        ['config', spec, 'VirtualMachineConfigSpec'],
+        ['pool', pool, 'ManagedObjectReference'],
+      ])) as ManagedObjectReference,
+    )) as ManagedObjectReference;
+    const vmFiles = (await readOne(ctx.client, vm, ['config.files.vmPathName'])).properties[
+      'config.files.vmPathName'
+    ];
+    expect(vmFiles).toBe(`[${datastore.name}] ${vmName}/${vmName}.vmx`);
+    const exported = await catalog.exportDisk(
+      vm.value,
+      String((await devicesOf(ctx, vm)).find((device) => device.$type === 'VirtualDisk')?.key),
+      0,
+    );
+    expect(sha256Of((await collect(exported.stream)).subarray(0, data.byteLength))).toBe(
+      sha256Of(data),
+    );
+    await destroyVm(ctx, vm);
+    const names = await listDatastoreFolder(ctx, {
+      datacenter: datastore.datacenter.path,
+      datastore: datastore.name,
+      path: vmName,
+    });
+    expect(names).toBeUndefined();
   });
 
   it('imports an OVA as a marked template, lists it, and deletes only images', async () => {

@@ -423,11 +423,17 @@ export class ImageCatalog {
     if (library === undefined) return [];
     const vapi = this.#session();
     const items = await listLibraryImages(vapi, { library, signal });
-    return mapLimited(items, LIST_CONCURRENCY, async (image) =>
-      image.sizeBytes > 0
-        ? image
-        : { ...image, sizeBytes: await this.#itemFilesBytes(image.id, signal) },
-    );
+    const sized = await mapLimited(items, LIST_CONCURRENCY, async (image) => {
+      if (image.sizeBytes > 0) return image;
+      try {
+        return { ...image, sizeBytes: await this.#itemFilesBytes(image.id, signal) };
+      } catch (error) {
+        // Deleted since the item listing: not an error of this listing.
+        if (NotFoundError.isInstance(error)) return undefined;
+        throw error;
+      }
+    });
+    return sized.filter((image): image is Image => image !== undefined);
   }
 
   /** A library's id by id or name (a name is looked up among all libraries), or undefined. */
