@@ -53,6 +53,7 @@ import {
 import { createResourcePool, deleteResourcePool, listResourcePools } from './ops/resource-pools.js';
 import { listNetworks, listStoragePools } from './ops/storage-networks.js';
 import type { DataObject, ManagedObjectReference } from './soap/soap-envelope.js';
+import { assertXmlSafe } from './soap/soap-escape.js';
 import type { ObjectContent } from './soap/soap-parser.js';
 import {
   buildCloneSpec,
@@ -593,8 +594,8 @@ export class VsphereDriver implements ProviderDriver {
    * Before a create or clone: a VM of that name in the folder is either the earlier attempt of
    * the same idempotency key (returned) or a conflict — vCenter refuses duplicate names in a
    * folder, and vcsim does not, so the driver checks for both. The same key with a different
-   * request is `idempotency-mismatch`. (A replay under another name is not found this way: the
-   * key is looked up by name, not across the whole inventory.)
+   * request is `idempotency-mismatch`. An earlier attempt is found by the instanceUuid derived
+   * from the key (`FindByUuid`), whatever it was named; a name clash by `FindChild`.
    */
   async #existing(
     folder: ManagedObjectReference,
@@ -685,6 +686,7 @@ export class VsphereDriver implements ProviderDriver {
   // ---- lifecycle ----------------------------------------------------------------------------
 
   async create(spec: VmSpec, options: DriverOptions): Promise<TaskStart> {
+    assertXmlSafe(spec, 'VM spec');
     const { names, folder, host, pool } = await this.#placement(spec.placement, options);
     if (spec.image?.kind === 'template') {
       return this.#createFromTemplate(spec, options);
@@ -895,6 +897,7 @@ export class VsphereDriver implements ProviderDriver {
     change: ParsedInput['vmChange'],
     options: DriverOptions,
   ): Promise<TaskStart> {
+    assertXmlSafe(change, 'VM change');
     const [{ current }, names] = await Promise.all([
       this.#hardware(id, options),
       this.#inventory.names(options),
@@ -914,6 +917,7 @@ export class VsphereDriver implements ProviderDriver {
     clone: ParsedInput['cloneOptions'],
     options: DriverOptions,
   ): Promise<TaskStart> {
+    assertXmlSafe(clone, 'clone options');
     const source = await this.#vmContent(
       id,
       ['config.template', 'snapshot', 'config.hardware.device'],
@@ -1050,6 +1054,7 @@ export class VsphereDriver implements ProviderDriver {
     snapshot: ParsedInput['snapshotOptions'],
     options: DriverOptions,
   ): Promise<TaskStart> {
+    assertXmlSafe(snapshot, 'snapshot options');
     return this.#startTask(
       'CreateSnapshot_Task',
       VM(id),

@@ -27,6 +27,7 @@ import { type FaultContext, soapFaultToError } from '../soap/soap-faults.js';
 import {
   type ObjectContent,
   parseSoapResponse,
+  type RetrieveResultStream,
   streamRetrieveResult,
 } from '../soap/soap-parser.js';
 
@@ -116,6 +117,19 @@ const SAFE_METHODS = new Set([
 const SESSION_COOKIE = /(?:^|[;,]\s*)vmware_soap_session=("[^"]*"|[^;,\s]*)/;
 
 class RequestTimeout extends Error {}
+
+/** True when every property of an object was refused with `NotAuthenticated` (expired session). */
+function sessionExpired(content: ObjectContent): boolean {
+  return (
+    content.missing.length > 0 &&
+    Object.keys(content.properties).length === 0 &&
+    content.missing.every((entry) => {
+      // missingSet holds a LocalizedMethodFault whose `fault` is the NotAuthenticated itself.
+      const fault = entry.fault as { $type?: unknown; fault?: { $type?: unknown } } | undefined;
+      return (fault?.fault?.$type ?? fault?.$type) === 'NotAuthenticated';
+    })
+  );
+}
 
 /** Reads the session cookie from `Set-Cookie`, keeping vCenter's quotes (vcsim sends none). */
 export function sessionCookieOf(setCookie: readonly string[]): string | undefined {
@@ -284,29 +298,69 @@ export class VimClient {
     ]);
     let method = 'RetrievePropertiesEx';
     let token: string | undefined;
+    let current: RetrieveResultStream | undefined;
     let finished = false;
     try {
       for (;;) {
-        const stream = await this.#withSession(method, envelope, options, async (answer) =>
-          streamRetrieveResult(answer.body, this.#context(answer.status)),
-        );
-        yield* stream;
-        token = stream.token;
+        const page = await this.#openPage(method, envelope, options);
+        current = page.stream;
+        if (page.first !== undefined) yield page.first;
+        for (let next = await page.rest.next(); !next.done; next = await page.rest.next()) {
+          yield next.value;
+        }
+        token = current.token;
+        current = undefined;
         if (token === undefined) break;
         method = 'ContinueRetrievePropertiesEx';
         envelope = buildEnvelope(method, collector, [['token', token, 'string']]);
       }
       finished = true;
     } finally {
-      if (!finished && token !== undefined) {
+      // The page being read knows its token as soon as it arrived (vCenter sends it first);
+      // else the token that led to this page is the one still open on the server.
+      const open = current?.token ?? token;
+      if (!finished && open !== undefined) {
         const cancel = buildEnvelope('CancelRetrievePropertiesEx', collector, [
-          ['token', token, 'string'],
+          ['token', open, 'string'],
         ]);
         await this.#withSession('CancelRetrievePropertiesEx', cancel, {}, (answer) =>
           this.#readAnswer('CancelRetrievePropertiesEx', answer),
         ).catch(() => undefined);
       }
     }
+  }
+
+  /**
+   * One page of a property collector read, with its first object already read: an expired or
+   * unknown session is not a SOAP fault there — vCenter and vcsim answer HTTP 200 with a
+   * `NotAuthenticated` fault for every property (`missingSet`) — so the first object tells. Then
+   * the client logs in again once and asks again, as for a `NotAuthenticated` fault.
+   */
+  async #openPage(method: string, envelope: string, options: CallOptions) {
+    const open = () =>
+      this.#withSession(method, envelope, options, async (answer) => ({
+        stream: streamRetrieveResult(answer.body, this.#context(answer.status)),
+        cookie: answer.cookie,
+      }));
+    let { stream, cookie } = await open();
+    let rest = stream[Symbol.asyncIterator]();
+    let first = await rest.next();
+    if (!first.done && sessionExpired(first.value)) {
+      await rest.return?.(undefined);
+      this.#logger.debug('vsphere: session not authenticated; logging in again', { method });
+      await this.#relogin(cookie, options);
+      ({ stream, cookie } = await open());
+      rest = stream[Symbol.asyncIterator]();
+      first = await rest.next();
+      if (!first.done && sessionExpired(first.value)) {
+        await rest.return?.(undefined);
+        throw new AuthenticationError(
+          `vSphere refused a fresh session for ${method}: NotAuthenticated`,
+          this.faultContext,
+        );
+      }
+    }
+    return { stream, first: first.done ? undefined : first.value, rest };
   }
 
   /** Logs out (best effort) and releases the connections. Safe to call twice. */

@@ -2,7 +2,7 @@ import { InvalidSpecError } from '@hvkit/core';
 import fc from 'fast-check';
 import { SaxesParser } from 'saxes';
 import { describe, expect, it } from 'vitest';
-import { escapeXml } from './soap-escape.js';
+import { assertXmlSafe, escapeXml } from './soap-escape.js';
 
 /** Parses `<a v="…">…</a>` and returns the attribute value and the text as read back. */
 function readBack(escaped: string): { attribute: string; text: string } {
@@ -80,5 +80,37 @@ describe('escapeXml', () => {
         },
       ),
     );
+  });
+});
+
+describe('assertXmlSafe', () => {
+  it('names every field (keys included) that holds a character XML cannot carry', () => {
+    let caught: unknown;
+    try {
+      assertXmlSafe(
+        {
+          name: 'ok <&> é',
+          description: 'bell \u0007',
+          tags: { env: 'x\uFFFE', 'k\uFFFF': 'v' },
+          nics: [{ network: 'a' }, { network: '\uD800' }],
+        },
+        'VM spec',
+      );
+    } catch (error) {
+      caught = error;
+    }
+    expect(InvalidSpecError.isInstance(caught)).toBe(true);
+    expect((caught as InvalidSpecError).issues.map((issue) => issue.path)).toEqual([
+      'description',
+      'tags.env',
+      'tags.k\uFFFF',
+      'nics[1].network',
+    ]);
+  });
+
+  it('accepts markup, quotes, tabs, newlines and astral characters', () => {
+    expect(() =>
+      assertXmlSafe({ a: ['<x y="1">&amp;\t\n\r😀'], b: { c: "'" } }, 'VM spec'),
+    ).not.toThrow();
   });
 });

@@ -47,3 +47,43 @@ export function escapeXml(value: string, field: string): string {
   }
   return value.replace(SPECIAL, (character) => REFERENCES[character] ?? character);
 }
+
+/**
+ * Checks every string in `value` (object keys included) before anything is sent, so input XML
+ * cannot carry fails with one InvalidSpecError naming every offending field (`tags.env`,
+ * `nics[0].network`) — not after lookups were made, and not under the envelope's own names.
+ *
+ * @throws InvalidSpecError listing each field that holds a character XML 1.0 cannot carry.
+ */
+export function assertXmlSafe(value: unknown, subject: string): void {
+  const issues: { path: string; message: string; code: string }[] = [];
+  const visit = (item: unknown, path: string): void => {
+    if (typeof item === 'string') {
+      const forbidden = FORBIDDEN.exec(item);
+      if (forbidden !== null) {
+        const codePoint = forbidden[0].codePointAt(0) ?? 0;
+        issues.push({
+          path: path === '' ? '(root)' : path,
+          message: `character U+${codePoint.toString(16).toUpperCase().padStart(4, '0')} at index ${forbidden.index} cannot be sent in XML`,
+          code: 'invalid_xml_character',
+        });
+      }
+      return;
+    }
+    if (Array.isArray(item)) {
+      item.forEach((entry, index) => {
+        visit(entry, `${path}[${index}]`);
+      });
+      return;
+    }
+    if (typeof item === 'object' && item !== null) {
+      for (const [key, entry] of Object.entries(item)) {
+        const at = path === '' ? key : `${path}.${key}`;
+        visit(key, at);
+        visit(entry, at);
+      }
+    }
+  };
+  visit(value, '');
+  if (issues.length > 0) throw new InvalidSpecError(issues, { subject });
+}
