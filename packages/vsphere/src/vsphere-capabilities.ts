@@ -98,12 +98,18 @@ export const VSPHERE_CAPABILITY_DECLARATIONS = {
   },
   'snapshots.tree': 'supported',
 
-  'images.ovaImport': { level: 'unsupported', note: 'not wired yet' },
+  'images.ovaImport': {
+    level: 'supported',
+    note: 'CreateImportSpec + ImportVApp + HttpNfcLease upload; the imported VM becomes a template, which is the image (vcsim discards the uploaded disk bytes)',
+  },
   'images.cloudImageDownload': {
     level: 'unsupported',
     note: 'vSphere cannot fetch a disk image from a URL onto a datastore',
   },
-  'images.contentLibrary': { level: 'unsupported', note: 'not wired yet' },
+  'images.contentLibrary': {
+    level: 'supported',
+    note: 'vAPI /rest: library items as images, VMs deployed from OVF items',
+  },
   'images.conversion': {
     level: 'unsupported',
     note: 'vSphere converts nothing on import; convert with qemu-img before importDisk',
@@ -165,8 +171,14 @@ export const VSPHERE_CAPABILITY_DECLARATIONS = {
     note: 'QueryPerf on the historical intervals (5 min and coarser)',
   },
 
-  'migration.diskExport': { level: 'unsupported', note: 'not wired yet' },
-  'migration.diskImport': { level: 'unsupported', note: 'not wired yet' },
+  'migration.diskExport': {
+    level: 'supported',
+    note: 'flat VMDK data as raw bytes over datastore HTTP /folder with Range resume; a disk with delta disks (snapshots) is refused',
+  },
+  'migration.diskImport': {
+    level: 'partial',
+    note: 'raw streams become an attachable flat VMDK in hvkit-images/; vmdk, qcow2 and vhdx are stored as they come and cannot be attached without conversion',
+  },
 } as const satisfies CapabilityDeclarations;
 
 /** The declaration as a capability map. */

@@ -106,6 +106,7 @@ export function createVsphereProvider(settings: VsphereProviderSettings): Provid
       logger,
       redact,
       secrets,
+      credentials: { username: settings.username, password: settings.password },
       defaults: settings.defaults,
     }),
   );

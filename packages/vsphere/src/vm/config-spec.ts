@@ -394,7 +394,9 @@ function diskChange(
   const { issues } = context;
   const bus = vsphereBus(disk.bus, `${path}.bus`, issues);
   const kib = capacityKiB(disk.sizeGiB, `${path}.sizeGiB`, issues);
-  if (disk.format !== undefined && disk.format !== 'vmdk') {
+  // A raw image copied for the VM is attached as the data extent of a flat VMDK.
+  const attachedRaw = disk.format === 'raw' && disk.sourceImageId !== undefined;
+  if (disk.format !== undefined && disk.format !== 'vmdk' && !attachedRaw) {
     issues.push({
       path: `${path}.format`,
       code: 'vsphere-format',
