@@ -281,6 +281,7 @@ export function fakeDriver(
     clock: systemClock,
     logger: options.logger ?? silentLogger,
     redact,
+    credentials: { username: 'administrator@vsphere.local', password: FAKE_PASSWORD },
     ...(options.declare === undefined
       ? {}
       : {
