@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,9 +37,11 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 )
 
-// listProperties is the property set both sides list: what a "name, power state, CPU, memory,
-// IP" table needs and nothing more, so the peer does not pay for data hvkit does not fetch.
-var listProperties = []string{
+// slimProperties is the default property set: what a "name, power state, CPU, memory, IP" table
+// needs and nothing more. hvkit fetches more than this (its VM_SUMMARY_PROPERTIES, 11 paths in
+// packages/vsphere/src/inventory/vm-properties.ts: what core's Vm requires), so run.ts passes
+// that list with -properties for the headline ratio and also runs this 5-path set, for reference.
+var slimProperties = []string{
 	"name",
 	"runtime.powerState",
 	"config.hardware.numCPU",
@@ -47,9 +50,9 @@ var listProperties = []string{
 }
 
 type options struct {
-	url, username, password, caFile, mode string
-	rounds, count                         int
-	step                                  bool
+	url, username, password, caFile, mode, properties string
+	rounds, count                                     int
+	step                                              bool
 }
 
 func main() {
@@ -61,6 +64,7 @@ func main() {
 	flag.StringVar(&o.mode, "mode", "list", "list | power")
 	flag.IntVar(&o.rounds, "rounds", 1, "rounds to run (the harness discards its warm-up rounds itself)")
 	flag.IntVar(&o.count, "count", 200, "power mode: tasks per round (count/2 VMs, each PowerOff then PowerOn)")
+	flag.StringVar(&o.properties, "properties", strings.Join(slimProperties, ","), "list mode: comma-separated VirtualMachine property paths to retrieve")
 	flag.BoolVar(&o.step, "step", false, "wait for a line on stdin before each round and report each round")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -144,6 +148,8 @@ func run(o options) error {
 	connectMs := ms(time.Since(started))
 	defer func() { _ = c.Logout(context.Background()) }()
 
+	listProperties := strings.Split(o.properties, ",")
+
 	var targets []*object.VirtualMachine
 	if o.mode == "power" {
 		// The first count/2 VMs by name: the same VMs the hvkit side picks. Not timed.
@@ -223,6 +229,7 @@ func run(o options) error {
 		"maxRssKiB": maxRssKiB(),
 	}
 	if o.mode == "list" {
+		result["properties"] = listProperties
 		result["checks"] = map[string]int{
 			"withIp": withIP, "poweredOn": poweredOn, "cpuTotal": cpuTotal, "memoryMiBTotal": memoryMiBTotal,
 		}

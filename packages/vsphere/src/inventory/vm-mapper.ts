@@ -104,15 +104,32 @@ function typeOf(value: Fields | undefined): string | undefined {
  */
 function read(properties: Record<string, unknown>, path: string): unknown {
   if (path in properties) return properties[path];
-  const segments = path.split('.');
-  for (let cut = segments.length - 1; cut > 0; cut--) {
-    const prefix = segments.slice(0, cut).join('.');
+  for (const [prefix, rest] of ancestorsOf(path)) {
     if (!(prefix in properties)) continue;
     let current: unknown = properties[prefix];
-    for (const segment of segments.slice(cut)) current = fields(current)?.[segment];
+    for (const segment of rest) current = fields(current)?.[segment];
     return current;
   }
   return undefined;
+}
+
+/** The paths `toVm` reads are a fixed few: their ancestors are split once, not once per VM. */
+const ANCESTORS = new Map<string, readonly (readonly [string, readonly string[]])[]>();
+
+/** `a.b.c` → `[['a.b', ['c']], ['a', ['b', 'c']]]`, nearest ancestor first. */
+function ancestorsOf(path: string): readonly (readonly [string, readonly string[]])[] {
+  let ancestors = ANCESTORS.get(path);
+  if (ancestors === undefined) {
+    const segments = path.split('.');
+    const split: (readonly [string, readonly string[]])[] = [];
+    for (let cut = segments.length - 1; cut > 0; cut--) {
+      split.push([segments.slice(0, cut).join('.'), segments.slice(cut)]);
+    }
+    ancestors = split;
+    // Bounded: toVm passes literals; a caller passing arbitrary paths would only skip the cache.
+    if (ANCESTORS.size < 256) ANCESTORS.set(path, ancestors);
+  }
+  return ancestors;
 }
 
 /**
