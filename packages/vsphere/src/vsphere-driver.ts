@@ -11,7 +11,6 @@ import {
   ConflictError,
   canonicalJson,
   type DriverOptions,
-  deserializeError,
   type ImageImportSource,
   InvalidSpecError,
   type Logger,
@@ -32,6 +31,7 @@ import {
 } from '@hvkit/core';
 import { readAll, readOne, watchProperties } from './client/property-reader.js';
 import type { CallOptions, VimClient } from './client/vim-client.js';
+import { taskRefOf, waitForTask } from './client/wait-for-task.js';
 import { DEFAULT_IMAGE_LIBRARY, ImageCatalog, imageKindOf } from './images/image-catalog.js';
 import { Inventory, type InventoryNames, type NamedObject } from './inventory/inventory.js';
 import { extraConfigValue, toSnapshotTree, toVm } from './inventory/vm-mapper.js';
@@ -146,8 +146,6 @@ function numberOf(value: unknown, fallback = 0): number {
 function flatSnapshots(roots: readonly Snapshot[]): Snapshot[] {
   return roots.flatMap((snapshot) => [snapshot, ...flatSnapshots(snapshot.children)]);
 }
-
-const FINAL_TASK_STATES = new Set(['success', 'error']);
 
 /** The vSphere implementation of core's {@link ProviderDriver}. */
 export class VsphereDriver implements ProviderDriver {
@@ -467,27 +465,6 @@ export class VsphereDriver implements ProviderDriver {
     }
   }
 
-  /** Waits for a vSphere task inside a multi-step operation; throws its mapped error. */
-  async #await(task: ManagedObjectReference, options: CallOptions): Promise<TaskInfoLike> {
-    for await (const state of watchProperties(this.#client, task, ['info'], options)) {
-      const info = state.info as TaskInfoLike | undefined;
-      if (info && typeof info.state === 'string' && FINAL_TASK_STATES.has(info.state)) {
-        if (info.state === 'error') {
-          const { snapshot } = taskInfoSnapshot(
-            info,
-            { id: task.value, provider: this.name, kind: 'step', fallbackTime: this.#now() },
-            this.#client.faultContext,
-          );
-          throw snapshot.error
-            ? deserializeError(snapshot.error)
-            : new ConflictError('invalid-state', `vSphere task ${task.value} failed`);
-        }
-        return info;
-      }
-    }
-    throw new NotFoundError('task', task.value, undefined, { provider: this.name });
-  }
-
   #taskStart(ref: TaskRef): TaskStart {
     return encodeTaskId(ref);
   }
@@ -685,20 +662,22 @@ export class VsphereDriver implements ProviderDriver {
     return { ...spec, instanceUuid: stamp.uuid, extraConfig };
   }
 
-  /** Starts a vSphere task and waits for it: the steps of one multi-step hvkit task. */
+  /**
+   * Starts a vSphere task and waits for it: the steps of one multi-step hvkit task. Resolves with
+   * the task's result (the moref of what it made); throws the task's fault as a core error.
+   */
   async #run(
     method: string,
     target: ManagedObjectReference,
     args: Parameters<VimClient['call']>[2],
     options: CallOptions,
-  ): Promise<TaskInfoLike> {
-    const task = moRefOf(await this.#client.callOne(method, target, args, options));
-    if (!task) {
-      throw new NotFoundError('task', method, `vSphere ${method} returned no task`, {
-        provider: this.name,
-      });
-    }
-    return this.#await(task, options);
+  ): Promise<unknown> {
+    const task = taskRefOf(
+      await this.#client.callOne(method, target, args, options),
+      method,
+      this.name,
+    );
+    return waitForTask(this.context, task, options);
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------
@@ -759,7 +738,7 @@ export class VsphereDriver implements ProviderDriver {
     }
     // Several vSphere tasks make one hvkit task (create, customize, power on), each awaited; a
     // keyed create is awaited too, so its id can name the VM and a replay gets the same id.
-    const vm = moRefOf((await this.#run('CreateVM_Task', folder, args, options)).result);
+    const vm = moRefOf(await this.#run('CreateVM_Task', folder, args, options));
     if (!vm) {
       throw new NotFoundError('vm', '', 'CreateVM_Task returned no VM', { provider: this.name });
     }
@@ -1102,7 +1081,7 @@ export class VsphereDriver implements ProviderDriver {
     if (!clone.powerOn && stamp === undefined) {
       return this.#startTask('CloneVM_Task', VM(id), args, { k: 'vm.clone' }, options);
     }
-    const made = moRefOf((await this.#run('CloneVM_Task', VM(id), args, options)).result);
+    const made = moRefOf(await this.#run('CloneVM_Task', VM(id), args, options));
     if (!made) {
       throw new NotFoundError('vm', '', 'CloneVM_Task returned no VM', { provider: this.name });
     }

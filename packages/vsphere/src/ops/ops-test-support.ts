@@ -10,11 +10,11 @@ import type { VcsimReady } from '../../test/vcsim.js';
 import { readAll } from '../client/property-reader.js';
 import { createVsphereDispatcher } from '../client/tls.js';
 import { VimClient } from '../client/vim-client.js';
+import { taskRefOf, waitForTask } from '../client/wait-for-task.js';
 import type { DataObject, ManagedObjectReference, SoapArgument } from '../soap/soap-envelope.js';
 import { type ObjectContent, parseSoapResponse } from '../soap/soap-parser.js';
 import type { VsphereContext } from '../vsphere-context.js';
 import { listOf, moRefOf } from './values.js';
-import { taskRefOf, waitForTask } from './wait-for-task.js';
 
 /** `__fixtures__/<name>` without the recorder's leading `<!-- HTTP … -->` comment. */
 export function opsFixture(name: string): { status: number; body: string } {

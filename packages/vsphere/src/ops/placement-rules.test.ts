@@ -2,6 +2,7 @@ import { type ConflictError, InvalidSpecError, NotFoundError } from '@hvkit/core
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireVcsim } from '../../test/vcsim.js';
 import { readAll } from '../client/property-reader.js';
+import { waitForTask } from '../client/wait-for-task.js';
 import {
   createScratchVm,
   destroyScratchVm,
@@ -24,7 +25,6 @@ import {
   vmPoliciesFromCluster,
 } from './placement-rules.js';
 import { moRefOf } from './values.js';
-import { waitForTask } from './wait-for-task.js';
 
 async function recordedConfiguration(): Promise<unknown> {
   const [result] = await fixtureReturnval('ClusterComputeResource-configurationEx.res.xml');

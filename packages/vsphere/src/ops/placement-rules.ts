@@ -20,6 +20,7 @@ import {
 } from '@hvkit/core';
 import { readAll, readOne } from '../client/property-reader.js';
 import type { CallOptions } from '../client/vim-client.js';
+import { taskRefOf, waitForTask } from '../client/wait-for-task.js';
 import type { DataObject, ManagedObjectReference } from '../soap/soap-envelope.js';
 import type { VsphereContext } from '../vsphere-context.js';
 import {
@@ -32,7 +33,6 @@ import {
   ownEntry,
   textOf,
 } from './values.js';
-import { taskRefOf, waitForTask } from './wait-for-task.js';
 
 type RestartPriority = NonNullable<VmPolicies['highAvailability']>['restartPriority'];
 type Automation = NonNullable<VmPolicies['loadBalancing']>['automation'];

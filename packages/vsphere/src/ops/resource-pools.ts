@@ -12,11 +12,11 @@ import {
 } from '@hvkit/core';
 import { readAll, readOne } from '../client/property-reader.js';
 import type { CallOptions } from '../client/vim-client.js';
+import { taskRefOf, waitForTask } from '../client/wait-for-task.js';
 import type { DataObject, ManagedObjectReference } from '../soap/soap-envelope.js';
 import type { ObjectContent } from '../soap/soap-parser.js';
 import type { VsphereContext } from '../vsphere-context.js';
 import { fieldsOf, listOf, moRefOf, numberOf, textOf } from './values.js';
-import { taskRefOf, waitForTask } from './wait-for-task.js';
 
 /** Properties read for each pool. */
 export const RESOURCE_POOL_PROPERTIES = [

@@ -4,10 +4,9 @@
  * waiting for the vSphere task such a helper must see finished before it goes on.
  */
 import { NotFoundError, ProviderApiError } from '@hvkit/core';
-import { readAll, readOne, watchProperties } from '../client/property-reader.js';
+import { readAll, readOne } from '../client/property-reader.js';
 import type { CallOptions } from '../client/vim-client.js';
 import type { ManagedObjectReference } from '../soap/soap-envelope.js';
-import { type LocalizedMethodFault, localizedFaultToError } from '../soap/soap-faults.js';
 import type { VsphereContext } from '../vsphere-context.js';
 import { datastorePath } from './datastore-http.js';
 
@@ -39,38 +38,7 @@ export function requireMoRef(
   return ref;
 }
 
-/**
- * Waits for a vSphere task to end (push updates through `WaitForUpdatesEx`, no polling) and returns
- * `info.result`.
- *
- * @throws the task's fault mapped to a core error (NotFoundError, ConflictError, ProviderApiError…);
- *   the signal's reason when aborted (the task keeps running on the server).
- */
-export async function waitForTask(
-  ctx: VsphereContext,
-  task: ManagedObjectReference,
-  options: CallOptions = {},
-): Promise<unknown> {
-  for await (const state of watchProperties(ctx.client, task, ['info'], options)) {
-    const info = state.info as
-      | { state?: unknown; result?: unknown; error?: LocalizedMethodFault }
-      | undefined;
-    if (info?.state === 'success') return info.result;
-    if (info?.state === 'error') {
-      throw localizedFaultToError(
-        info.error ?? { localizedMessage: 'task failed' },
-        ctx.client.faultContext,
-      );
-    }
-    if (state.$gone) {
-      throw new NotFoundError('task', task.value, undefined, ctx.client.faultContext);
-    }
-  }
-  throw new ProviderApiError(
-    `vSphere task ${task.value} watch ended without a result`,
-    ctx.client.faultContext,
-  );
-}
+export { waitForTask } from '../client/wait-for-task.js';
 
 /**
  * The datacenter holding `entity` (a datastore, VM, folder…) and its inventory path (`DC0`, or

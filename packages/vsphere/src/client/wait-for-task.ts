@@ -1,15 +1,15 @@
 /**
  * Waiting for a vSphere task inside an operation that needs its outcome before it can answer
- * (create a rule, then read it back). The driver's own task observation is for tasks handed to
- * the caller; this is for the few an operation finishes itself.
+ * (create a rule, then read it back; create, then power on). The driver's task observation is for
+ * tasks handed to the caller; this is the one wait for the steps an operation finishes itself.
  */
-import { ProviderApiError } from '@hvkit/core';
-import { watchProperties } from '../client/property-reader.js';
-import type { CallOptions } from '../client/vim-client.js';
+import { NotFoundError, ProviderApiError } from '@hvkit/core';
+import { fieldsOf, moRefOf } from '../ops/values.js';
 import type { ManagedObjectReference } from '../soap/soap-envelope.js';
 import { type LocalizedMethodFault, localizedFaultToError } from '../soap/soap-faults.js';
 import type { VsphereContext } from '../vsphere-context.js';
-import { fieldsOf, moRefOf } from './values.js';
+import { watchProperties } from './property-reader.js';
+import type { CallOptions } from './vim-client.js';
 
 /**
  * Waits for `task` to finish, pushed by `WaitForUpdatesEx` on `info` (no polling loop; vcsim's
@@ -27,9 +27,12 @@ export async function waitForTask(
 ): Promise<unknown> {
   for await (const state of watchProperties(ctx.client, task, ['info'], options)) {
     if (state.$gone === true) {
-      throw new ProviderApiError(`vSphere task ${task.value} disappeared before it finished`, {
-        provider: ctx.name,
-      });
+      throw new NotFoundError(
+        'task',
+        task.value,
+        `vSphere task ${task.value} disappeared before it finished`,
+        ctx.client.faultContext,
+      );
     }
     const info = fieldsOf(state.info);
     if (info?.state === 'success') return moRefOf(info.result) ?? info.result;
