@@ -177,7 +177,9 @@ export async function* watchProperties(
       if (changed) yield { ...state };
     }
   } finally {
-    await client
+    // Not awaited: the watcher has what it needs, and the collector dies with the session
+    // anyway; waiting would add a round trip to every task an operation observes.
+    void client
       .call('DestroyPropertyCollector', collector, [], { timeoutMs: 10_000 })
       .catch(() => undefined);
   }

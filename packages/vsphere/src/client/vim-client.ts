@@ -16,7 +16,6 @@ import {
   transportErrorFrom,
 } from '@hvkit/core';
 import type { Dispatcher } from 'undici';
-import { fetch } from 'undici';
 import {
   buildEnvelope,
   type DataObject,
@@ -316,9 +315,9 @@ export class VimClient {
       }
       finished = true;
     } finally {
-      // The page being read knows its token as soon as it arrived (vCenter sends it first);
-      // else the token that led to this page is the one still open on the server.
-      const open = current?.token ?? token;
+      // Only a page being read can leave a result open on the server: its own token, known as
+      // soon as it arrived (vCenter sends it before the objects); none on the last page.
+      const open = current?.token;
       if (!finished && open !== undefined) {
         const cancel = buildEnvelope('CancelRetrievePropertiesEx', collector, [
           ['token', open, 'string'],
@@ -531,9 +530,13 @@ export class VimClient {
       });
     };
     const started = Date.now();
-    let response: Awaited<ReturnType<typeof fetch>>;
+    // Dispatcher.request, not fetch: no WHATWG streams and headers objects per call, which is
+    // most of a small call's client-side cost (a power task is five of them).
+    let response: Dispatcher.ResponseData;
     try {
-      response = await fetch(this.url, {
+      response = await this.#options.dispatcher.request({
+        origin: this.url.origin,
+        path: `${this.url.pathname}${this.url.search}`,
         method: 'POST',
         headers: {
           'content-type': 'text/xml; charset=utf-8',
@@ -542,7 +545,6 @@ export class VimClient {
         },
         body: envelope,
         signal: controller.signal,
-        dispatcher: this.#options.dispatcher,
       });
     } catch (error) {
       release();
@@ -550,24 +552,27 @@ export class VimClient {
     }
     this.#logger.debug('vsphere: request', {
       method,
-      status: response.status,
+      status: response.statusCode,
       durationMs: Date.now() - started,
     });
     const source = response.body;
     async function* body(): AsyncGenerator<Uint8Array> {
       try {
-        if (source) for await (const chunk of source) yield chunk;
+        for await (const chunk of source) yield chunk as Uint8Array;
       } catch (error) {
         throw failure(error);
       } finally {
         release();
       }
     }
+    const setCookie = response.headers['set-cookie'];
     return {
-      status: response.status,
+      status: response.statusCode,
       body: body(),
       cookie,
-      setCookie: sessionCookieOf(response.headers.getSetCookie()),
+      setCookie: sessionCookieOf(
+        setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie],
+      ),
     };
   }
 }

@@ -1,4 +1,4 @@
-import { type HvkitError, ProviderApiError } from '@hvkit/core';
+import { HvkitError, ProviderApiError } from '@hvkit/core';
 import type { ManagedObjectReference } from './soap-envelope.js';
 import { type FaultContext, type SoapFault, soapFaultToError } from './soap-faults.js';
 
@@ -188,6 +188,8 @@ function frameValue(frame: Frame): unknown {
 }
 
 function malformed(error: unknown, context: FaultContext): HvkitError {
+  // A lost connection surfaces while the body is read: it stays a transport error, not bad XML.
+  if (HvkitError.isInstance(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new ProviderApiError(`vSphere sent a response that is not well-formed XML: ${message}`, {
     provider: context.provider,
@@ -747,8 +749,8 @@ export function toObjectContent(value: unknown): ObjectContent {
 
 /**
  * Objects of a `RetrievePropertiesEx` / `ContinueRetrievePropertiesEx` response, one by one as
- * their elements close, with constant extra memory per chunk. After iteration, `token` holds the
- * paging token (undefined on the last page).
+ * their elements close, with constant extra memory per chunk. `token` holds the paging token as
+ * soon as it was read (undefined on the last page).
  */
 export interface RetrieveResultStream extends AsyncIterable<ObjectContent> {
   readonly token: string | undefined;
@@ -763,31 +765,33 @@ export function streamRetrieveResult(
   body: SoapBody,
   context: FaultContext = {},
 ): RetrieveResultStream {
-  let token: string | undefined;
+  let builder: ResponseBuilder | undefined;
   async function* iterate(): AsyncGenerator<ObjectContent> {
     const ready: ObjectContent[] = [];
-    const builder = new ResponseBuilder((content) => ready.push(content));
+    const current = new ResponseBuilder((content) => ready.push(content));
+    builder = current;
     const drain = function* (): Generator<ObjectContent> {
       for (const content of ready) yield content;
       ready.length = 0;
     };
     try {
       for await (const text of decode(body)) {
-        builder.write(text);
+        current.write(text);
         yield* drain();
       }
-      builder.end();
+      current.end();
     } catch (error) {
       throw malformed(error, context);
     }
     yield* drain();
-    checkEnvelope(builder, context);
-    if (builder.fault !== undefined) throw soapFaultToError(builder.fault, context);
-    token = builder.token;
+    checkEnvelope(current, context);
+    if (current.fault !== undefined) throw soapFaultToError(current.fault, context);
   }
   return {
+    // Live: vCenter sends the token before the objects, so a reader that stops early can still
+    // cancel the rest (CancelRetrievePropertiesEx).
     get token() {
-      return token;
+      return builder?.token;
     },
     [Symbol.asyncIterator]: iterate,
   };
