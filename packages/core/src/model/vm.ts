@@ -129,9 +129,10 @@ export const VmSchema = z.object({
   ref: VmRefSchema,
   /**
    * How complete the record is. `summary`: a `list` item read cheaply in bulk — ref, name, power
-   * state, template flag, CPU, memory, tags and what the backend's listing call gives; `disks`,
-   * `nics` and snapshots may be empty and guest info partial. `full` (or absent): everything the
-   * provider observes, as `get` returns. Call `get` for the full record of a summary.
+   * state, template flag, CPU, memory and what the backend's listing call gives; `disks`, `nics`
+   * and snapshots may be empty, guest info partial, and `tags` complete only where the backend
+   * lists them in the same call or the query filtered by tags (docs/contract.md). `full` (or
+   * absent): everything the provider observes, as `get` returns.
    */
   detail: z.enum(['full', 'summary']).optional(),
   name: z.string(),
