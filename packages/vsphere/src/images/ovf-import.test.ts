@@ -27,7 +27,8 @@ import { retype } from './retype.js';
 import { tarArchive } from './tar-writer.test-support.js';
 
 const FIXTURE = new URL('./__fixtures__/tiny.ovf', import.meta.url);
-const SAMPLES = new URL('../../../../../shared/testbeds/vcsim-samples/', import.meta.url);
+// Recorded from vcsim 0.24 (copied from the research samples, so a fresh clone has it).
+const SAMPLES = new URL('./__fixtures__/', import.meta.url);
 
 describe('lease device URLs', () => {
   const base = new URL('https://127.0.0.1:18993/sdk');
