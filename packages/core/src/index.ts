@@ -15,4 +15,5 @@ export type * from './provider.js';
 export * from './redact.js';
 export * from './requirements.js';
 export * from './task.js';
+export * from './task-id.js';
 export * from './transport.js';

@@ -4,6 +4,8 @@ import {
   causeChain,
   fingerprintsEqual,
   normalizeFingerprint,
+  pinnedConnectCheck,
+  tlsConnectSettings,
   transportErrorFrom,
 } from './transport.js';
 
@@ -35,6 +37,73 @@ describe('fingerprints', () => {
       expect(InvalidSpecError.isInstance(error)).toBe(true);
       expect((error as InvalidSpecError).issues[0]?.path).toBe('tls.pin');
     }
+  });
+});
+
+describe('tlsConnectSettings', () => {
+  it('verifies against the system CAs, or the given CA, when nothing is pinned', () => {
+    expect(tlsConnectSettings({}, 1000)).toEqual({
+      pin: undefined,
+      insecure: false,
+      connect: { timeout: 1000 },
+    });
+    expect(tlsConnectSettings({ ca: 'PEM' }, 1000).connect).toEqual({ timeout: 1000, ca: ['PEM'] });
+  });
+
+  it('with a pin alone skips chain checks (the pin is the trust); with a CA keeps them', () => {
+    const pinned = tlsConnectSettings({ fingerprint256: HEX }, 1000);
+    expect(pinned.pin).toBe(normalizeFingerprint(HEX));
+    expect(pinned.connect).toEqual({
+      timeout: 1000,
+      rejectUnauthorized: false,
+      maxCachedSessions: 0,
+    });
+    expect(tlsConnectSettings({ fingerprint256: HEX, ca: ['A', 'B'] }, 1000).connect).toEqual({
+      timeout: 1000,
+      ca: ['A', 'B'],
+      rejectUnauthorized: true,
+      maxCachedSessions: 0,
+    });
+  });
+
+  it('turns checks off only when asked, and never together with a CA or pin', () => {
+    expect(tlsConnectSettings({ insecure: true }, 1000)).toEqual({
+      pin: undefined,
+      insecure: true,
+      connect: { timeout: 1000, rejectUnauthorized: false },
+    });
+    for (const options of [
+      { insecure: true, ca: 'PEM' },
+      { insecure: true, fingerprint256: HEX },
+    ]) {
+      expect(() => tlsConnectSettings(options, 1000)).toThrow(InvalidSpecError);
+    }
+    expect(() => tlsConnectSettings({ fingerprint256: 'ab' }, 1000)).toThrow(InvalidSpecError);
+  });
+});
+
+describe('pinnedConnectCheck', () => {
+  const pin = normalizeFingerprint(HEX);
+  const target = { hostname: 'pve.example', port: '8006' };
+
+  it('accepts the pinned certificate in any notation', () => {
+    expect(pinnedConnectCheck(pin, HEX.toUpperCase(), target)).toBeUndefined();
+  });
+
+  it('refuses another certificate or none, naming both fingerprints, not retryable', () => {
+    const other = normalizeFingerprint('cd'.repeat(32));
+    const error = pinnedConnectCheck(pin, other, target);
+    expect(TransportError.isInstance(error)).toBe(true);
+    expect(error?.retryable).toBe(false);
+    expect(error?.message).toContain(`pve.example:8006`);
+    expect(error?.message).toContain(`expected ${pin}, got ${other}`);
+    expect(error?.details).toMatchObject({
+      host: 'pve.example',
+      expectedFingerprint256: pin,
+      actualFingerprint256: other,
+    });
+    expect(pinnedConnectCheck(pin, undefined, target)?.message).toContain('got no certificate');
+    expect(pinnedConnectCheck(pin, '', target)?.message).toContain('got no certificate');
   });
 });
 

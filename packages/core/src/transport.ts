@@ -1,9 +1,11 @@
 /**
- * Pure helpers every network provider shares: certificate fingerprints and the classification of
- * a failed connection into a {@link TransportError}. No I/O here; the providers own their sockets.
+ * Pure helpers every network provider shares: certificate fingerprints, TLS trust settings, the
+ * pin check a connector makes, and the classification of a failed connection into a
+ * {@link TransportError}. No I/O here; the providers own their sockets and HTTP agents.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { HvkitError, type HvkitErrorOptions, InvalidSpecError, TransportError } from './errors.js';
+import type { Logger } from './logger.js';
 
 /**
  * Normalises a SHA-256 fingerprint to upper-case colon hex (`AB:CD:…`, 32 bytes).
@@ -33,6 +35,131 @@ export function fingerprintsEqual(expected: string, actual: string): boolean {
   const left = Buffer.from(normalizeFingerprint(expected).replace(/:/g, ''), 'hex');
   const right = Buffer.from(normalizeFingerprint(actual).replace(/:/g, ''), 'hex');
   return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/** Trust settings a network provider accepts for its HTTPS connections (`tls` in its options). */
+export interface TlsTrustOptions {
+  /**
+   * PEM certificate(s) to trust instead of the system CAs. The host name is still checked
+   * against the certificate.
+   */
+  ca?: string | readonly string[] | undefined;
+  /**
+   * SHA-256 fingerprint of the server's leaf certificate, as colon-separated or plain hex (any
+   * case). When set, a certificate with this fingerprint is trusted even if self-signed and
+   * whatever names it carries; any other certificate is refused. Combined with `ca`, both must
+   * hold.
+   */
+  fingerprint256?: string | undefined;
+  /**
+   * Skip every certificate check. Only for throwaway test beds: anyone on the path can read the
+   * credentials. Logs one warning per client. Cannot be combined with `ca` or `fingerprint256`.
+   */
+  insecure?: boolean | undefined;
+}
+
+/** Options of a provider's HTTP agent builder: trust, plus what the connection needs beyond it. */
+export interface TlsAgentOptions extends TlsTrustOptions {
+  /** Time allowed to open the TCP and TLS connection. Default 10 000 ms. */
+  connectTimeoutMs?: number | undefined;
+  /** Receives the `insecure` warning. Default: silent. */
+  logger?: Logger | undefined;
+}
+
+/**
+ * Plain connection options for Node's `tls.connect` (and undici's `connect`/`buildConnector`,
+ * which take the same fields), derived from {@link TlsTrustOptions}.
+ */
+export interface TlsConnectOptions {
+  timeout: number;
+  ca?: string[];
+  rejectUnauthorized?: boolean;
+  maxCachedSessions?: number;
+}
+
+/** What {@link tlsConnectSettings} decided: the options to connect with and what to check after. */
+export interface TlsConnectSettings {
+  /** The normalised pin to check once the handshake is done ({@link pinnedConnectCheck}), if any. */
+  pin: string | undefined;
+  /** Every certificate check is off: the caller logs its warning. */
+  insecure: boolean;
+  connect: TlsConnectOptions;
+}
+
+/**
+ * Validates trust options and derives the socket options a provider's HTTP agent connects with.
+ * The agent itself (undici) stays in the provider: core does no I/O.
+ *
+ * With a pin, the chain is not verified by Node unless a CA is given too (the pin is the trust,
+ * so a self-signed certificate can be accepted), and TLS sessions are not resumed so that every
+ * connection presents a certificate to check.
+ *
+ * @throws InvalidSpecError for a malformed fingerprint or `insecure` combined with `ca`/`fingerprint256`.
+ */
+export function tlsConnectSettings(
+  options: TlsTrustOptions,
+  timeoutMs: number,
+): TlsConnectSettings {
+  const pin =
+    options.fingerprint256 === undefined ? undefined : normalizeFingerprint(options.fingerprint256);
+  const ca = options.ca === undefined ? undefined : [options.ca].flat();
+  const insecure = options.insecure === true;
+  if (insecure && (pin !== undefined || ca !== undefined)) {
+    throw new InvalidSpecError(
+      [
+        {
+          path: 'tls.insecure',
+          message: 'cannot be combined with ca or fingerprint256',
+          code: 'invalid_tls',
+        },
+      ],
+      { subject: 'TLS options' },
+    );
+  }
+  if (insecure)
+    return { pin, insecure, connect: { timeout: timeoutMs, rejectUnauthorized: false } };
+  if (pin === undefined)
+    return { pin, insecure, connect: { timeout: timeoutMs, ...(ca ? { ca } : {}) } };
+  return {
+    pin,
+    insecure,
+    connect: {
+      timeout: timeoutMs,
+      // With a CA the chain and host name must verify too; with a pin alone the pin is the trust.
+      ...(ca ? { ca, rejectUnauthorized: true } : { rejectUnauthorized: false }),
+      maxCachedSessions: 0,
+    },
+  };
+}
+
+/**
+ * The check a pinning connector makes once the TLS handshake is done (Node calls
+ * `checkServerIdentity` only after the chain verified, so a pin could never accept a self-signed
+ * certificate there). Returns `undefined` when the certificate matches the pin, else the
+ * non-retryable {@link TransportError} to fail the connection with, naming both fingerprints.
+ *
+ * @param pin A fingerprint already normalised by {@link normalizeFingerprint} / {@link tlsConnectSettings}.
+ * @param actual The socket's `getPeerCertificate().fingerprint256`, if it had one.
+ * @param target Where the connection went, for the message.
+ */
+export function pinnedConnectCheck(
+  pin: string,
+  actual: string | undefined,
+  target: { hostname: string; port: string | number },
+): TransportError | undefined {
+  if (typeof actual === 'string' && actual !== '' && fingerprintsEqual(pin, actual))
+    return undefined;
+  return new TransportError(
+    `TLS certificate of ${target.hostname}:${target.port} does not match the pinned SHA-256 fingerprint: expected ${pin}, got ${actual || 'no certificate'}`,
+    {
+      retryable: false,
+      details: {
+        host: target.hostname,
+        expectedFingerprint256: pin,
+        actualFingerprint256: actual || undefined,
+      },
+    },
+  );
 }
 
 /** Error codes meaning the connection was never made, so the request was certainly not sent. */

@@ -6,7 +6,7 @@
  * {@link TaskRef}: URL-safe, free of secrets, and complete — any process holding the id can
  * answer `getTask` for it (resume across processes works for every kind).
  */
-import { NotFoundError } from '@hvkit/core';
+import { hasTaskKind, type TaskIdCodec, taskIdCodec } from '@hvkit/core';
 
 /** What a task id carries. */
 export interface TaskRef {
@@ -39,22 +39,14 @@ export interface TaskRef {
   on?: 1 | undefined;
 }
 
-const PREFIX = 'pve.';
+const codec = taskIdCodec({
+  prefix: 'pve.',
+  backend: 'Proxmox',
+  isRef: (value): value is TaskRef => hasTaskKind(value),
+});
 
 /** Encodes a task reference as a task id. */
-export function encodeTaskId(ref: TaskRef): string {
-  return `${PREFIX}${Buffer.from(JSON.stringify(ref), 'utf8').toString('base64url')}`;
-}
+export const encodeTaskId: (ref: TaskRef) => string = codec.encode;
 
 /** Decodes a task id; `NotFoundError` (task) for anything this provider did not mint. */
-export function decodeTaskId(id: string, provider: string): TaskRef {
-  if (id.startsWith(PREFIX)) {
-    try {
-      const ref = JSON.parse(Buffer.from(id.slice(PREFIX.length), 'base64url').toString('utf8'));
-      if (typeof ref === 'object' && ref !== null && typeof ref.k === 'string') return ref;
-    } catch {
-      // fall through
-    }
-  }
-  throw new NotFoundError('task', id, `no Proxmox task ${JSON.stringify(id)}`, { provider });
-}
+export const decodeTaskId: TaskIdCodec<TaskRef>['decode'] = codec.decode;

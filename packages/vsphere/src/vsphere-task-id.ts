@@ -5,7 +5,7 @@
  * So an id is `vs.` + the base64url JSON of a {@link TaskRef}: URL-safe, free of secrets, and
  * complete — any process holding the id can answer `getTask` for it.
  */
-import { NotFoundError } from '@hvkit/core';
+import { hasTaskKind, type TaskIdCodec, taskIdCodec } from '@hvkit/core';
 
 /** What a task id carries. */
 export interface TaskRef {
@@ -31,22 +31,14 @@ export interface TaskRef {
   x?: Record<string, string> | undefined;
 }
 
-const PREFIX = 'vs.';
+const codec = taskIdCodec({
+  prefix: 'vs.',
+  backend: 'vSphere',
+  isRef: (value): value is TaskRef => hasTaskKind(value),
+});
 
 /** Encodes a task reference as a task id. */
-export function encodeTaskId(ref: TaskRef): string {
-  return `${PREFIX}${Buffer.from(JSON.stringify(ref), 'utf8').toString('base64url')}`;
-}
+export const encodeTaskId: (ref: TaskRef) => string = codec.encode;
 
 /** Decodes a task id; `NotFoundError` (task) for anything this provider did not mint. */
-export function decodeTaskId(id: string, provider: string): TaskRef {
-  if (id.startsWith(PREFIX)) {
-    try {
-      const ref = JSON.parse(Buffer.from(id.slice(PREFIX.length), 'base64url').toString('utf8'));
-      if (typeof ref === 'object' && ref !== null && typeof ref.k === 'string') return ref;
-    } catch {
-      // fall through
-    }
-  }
-  throw new NotFoundError('task', id, `no vSphere task ${JSON.stringify(id)}`, { provider });
-}
+export const decodeTaskId: TaskIdCodec<TaskRef>['decode'] = codec.decode;

@@ -6,6 +6,7 @@
 import {
   AuthenticationError,
   type Clock,
+  causeChain,
   HvkitError,
   type HvkitErrorOptions,
   InvalidSpecError,
@@ -15,6 +16,8 @@ import {
   silentLogger,
   systemClock,
   TransportError,
+  transportErrorFrom,
+  UNKNOWN_OUTCOME,
 } from '@hvkit/core';
 import { type Dispatcher, fetch } from 'undici';
 import type { z } from 'zod';
@@ -89,43 +92,10 @@ interface RawResponse {
   text: string;
 }
 
-/** Connection failures that happen before a request is written: it never reached the server. */
-const NOT_SENT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-/** Node's certificate verification codes (plus the host-name check). */
-const TLS_CODES =
-  /^(?:ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(?:_LOCALLY)?|CERT_\w+|ERR_SSL_\w+)$/;
-
-const UNKNOWN_OUTCOME =
-  'the request may or may not have been applied; it was not re-sent — check the resulting state before trying again';
-
 class RequestTimeout extends Error {}
 
 function isSafeMethod(method: ProxmoxMethod): boolean {
   return method === 'GET';
-}
-
-function causeChain(error: unknown): unknown[] {
-  const chain: unknown[] = [];
-  let current: unknown = error;
-  while (current !== undefined && current !== null && chain.length < 8) {
-    chain.push(current);
-    current = (current as { cause?: unknown }).cause;
-  }
-  return chain;
-}
-
-function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 /**
@@ -519,6 +489,11 @@ export class ProxmoxClient {
     );
   }
 
+  /**
+   * Classifies a failed `fetch` with core's rules (not sent / TLS / unknown outcome), in
+   * Proxmox's words. Only our own deadline counts as a timeout: a caller's abort was rethrown
+   * before this is reached.
+   */
   #transportFailure(
     method: ProxmoxMethod,
     path: string,
@@ -526,61 +501,15 @@ export class ProxmoxClient {
     safe: boolean,
     timeoutMs: number,
   ): HvkitError {
-    const chain = causeChain(error);
-    const pinned = chain.find((item) => HvkitError.isInstance(item));
-    if (pinned) return pinned as HvkitError;
-    const where = `Proxmox ${method} ${path}`;
-    if (chain.some((item) => item instanceof RequestTimeout)) {
-      return new TransportError(
-        `${where}: no complete answer within ${timeoutMs} ms${safe ? '' : `; ${UNKNOWN_OUTCOME}`}`,
-        {
-          ...this.#errorOptions,
-          cause: error,
-          retryable: safe,
-          details: { method, path, timeoutMs, outcome: safe ? 'not-applied' : 'unknown' },
-        },
-      );
-    }
-    const codes = chain.map(errorCode).filter((code): code is string => code !== undefined);
-    const last = chain[chain.length - 1];
-    const detail = last instanceof Error ? last.message : String(last);
-    const tlsCode = codes.find((code) => TLS_CODES.test(code));
-    if (tlsCode) {
-      return new TransportError(
-        `${where}: TLS certificate not trusted (${tlsCode}: ${detail}); pass tls.ca (the cluster's pve-root-ca.pem) or tls.fingerprint256`,
-        {
-          ...this.#errorOptions,
-          cause: error,
-          retryable: false,
-          details: { method, path, code: tlsCode },
-        },
-      );
-    }
-    if (codes.some((code) => NOT_SENT_CODES.has(code))) {
-      return new TransportError(
-        `${where}: could not connect (${detail}); the request was not sent`,
-        {
-          ...this.#errorOptions,
-          cause: error,
-          retryable: true,
-          details: { method, path, code: codes[codes.length - 1], outcome: 'not-sent' },
-        },
-      );
-    }
-    return new TransportError(
-      `${where}: connection lost (${detail})${safe ? '' : `; ${UNKNOWN_OUTCOME}`}`,
-      {
-        ...this.#errorOptions,
-        cause: error,
-        retryable: safe,
-        details: {
-          method,
-          path,
-          code: codes[codes.length - 1],
-          outcome: safe ? 'not-applied' : 'unknown',
-        },
-      },
-    );
+    const timedOut = causeChain(error).some((item) => item instanceof RequestTimeout);
+    return transportErrorFrom(error, {
+      ...this.#errorOptions,
+      where: `Proxmox ${method} ${path}`,
+      safe,
+      timeoutMs: timedOut ? timeoutMs : undefined,
+      tlsHint: "pass tls.ca (the cluster's pve-root-ca.pem) or tls.fingerprint256",
+      details: { method, path },
+    });
   }
 
   #readEnvelope<S extends z.ZodType>(
