@@ -318,6 +318,11 @@ export class VsphereDriver implements ProviderDriver {
   async *watchTask(taskId: string, options: DriverOptions): AsyncIterable<TaskSnapshot> {
     const ref = decodeTaskId(taskId, this.name);
     if (ref.t !== undefined) {
+      // One read first: a task that already ended (most short ones, every task on vcsim) needs
+      // no property collector at all; a running one is then followed by WaitForUpdatesEx pushes.
+      const first = await this.getTask(taskId, options);
+      yield first;
+      if (first.state !== 'queued' && first.state !== 'running') return;
       for await (const state of watchProperties(this.#client, TASK(ref.t), ['info'], options)) {
         if (state.$gone) {
           throw new NotFoundError('task', taskId, `vSphere task ${ref.t} no longer exists`, {

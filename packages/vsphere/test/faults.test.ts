@@ -171,15 +171,16 @@ describe('an idle session that expires mid-run (vcsim -idle)', () => {
       await run();
       loginsPerStep[step] = loginRequests(lines) - before;
     }
-    // Each step found its session expired and logged in again exactly once, then succeeded.
-    expect(loginsPerStep).toEqual({
-      get: 1,
-      list: 1,
-      powerOn: 1,
-      reconfigure: 1,
-      delete: 1,
-    });
-    expect(relogins(lines)).toBe(steps.length);
+    // Each step found its session expired, logged in again and succeeded. Normally once; a step
+    // slowed past the idle time by a loaded machine may expire (and recover) a second time,
+    // which costs nothing either, so the count is bounded rather than exact.
+    for (const [step] of steps) {
+      expect(loginsPerStep[step], step).toBeGreaterThanOrEqual(1);
+      expect(loginsPerStep[step], step).toBeLessThanOrEqual(2);
+    }
+    expect(relogins(lines)).toBe(
+      Object.values(loginsPerStep).reduce((sum, count) => sum + count, 0),
+    );
     expect(await listNamed(provider, { name })).toEqual([]);
     await provider.close();
   }, 40_000);

@@ -23,6 +23,7 @@ import {
 const SOURCE = { provider: 'vc', id: 'vm-42' };
 const INVENTORY = loadFixture('synthetic-vcenter-RetrievePropertiesEx-inventory.res.xml');
 const CLONE_DETAIL = loadFixture('synthetic-vcenter-RetrievePropertiesEx-VM-linked-clone.res.xml');
+const TASK_RUNNING = loadFixture('synthetic-vcenter-RetrievePropertiesEx-Task-running.res.xml');
 const HOST = loadFixture('synthetic-vcenter-RetrievePropertiesEx-HostSystem-parent.res.xml');
 const CLUSTER = loadFixture(
   'synthetic-vcenter-RetrievePropertiesEx-Cluster-configurationEx.res.xml',
@@ -43,6 +44,8 @@ async function cloneServer(source: 'with-snapshots' | 'without-snapshots') {
     ...watchHandlers(),
     RetrievePropertiesEx: (request: FakeRequest) => {
       if (request.body.includes('<obj type="ContainerView">')) return INVENTORY;
+      // The task watch reads Task.info once first; still running, it then waits for pushes.
+      if (request.body.includes('<obj type="Task">')) return TASK_RUNNING;
       if (request.body.includes('<obj type="VirtualMachine">vm-42</obj>')) return sourceProps;
       if (request.body.includes('<obj type="VirtualMachine">vm-2001</obj>')) return CLONE_DETAIL;
       // get() also reads the HA/DRS policies on the VM's cluster.

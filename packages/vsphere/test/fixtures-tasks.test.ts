@@ -45,6 +45,8 @@ async function taskServer(waits: readonly Parameters<FakeVimServer['sequence']>[
     ...sessionHandlers(),
     ...watchHandlers(),
     PowerOnVM_Task: loadFixture('synthetic-vcenter-PowerOnVM_Task.res.xml'),
+    // The watch's first read: the task has not ended, so WaitForUpdatesEx follows it.
+    RetrievePropertiesEx: loadFixture('synthetic-vcenter-RetrievePropertiesEx-Task-queued.res.xml'),
     Logout: soapResponse('Logout'),
   });
   server.sequence('WaitForUpdatesEx', waits);
@@ -86,6 +88,7 @@ describe('a vSphere task observed through the provider', () => {
       'RetrieveServiceContent',
       'Login',
       'PowerOnVM_Task',
+      'RetrievePropertiesEx',
       'CreatePropertyCollector',
       'CreateFilter',
       'WaitForUpdatesEx',
@@ -95,9 +98,10 @@ describe('a vSphere task observed through the provider', () => {
       'WaitForUpdatesEx',
       'DestroyPropertyCollector',
     ]);
-    // No polling: Task.info is never read with RetrievePropertiesEx, and each long-poll carries
-    // the version of the previous answer (the empty, timed-out answer keeps it).
-    expect(server.calls('RetrievePropertiesEx')).toEqual([]);
+    // No polling: Task.info is read once with RetrievePropertiesEx (a task that already ended
+    // needs no collector), then only pushed; each long-poll carries the version of the previous
+    // answer (the empty, timed-out answer keeps it).
+    expect(server.calls('RetrievePropertiesEx')).toHaveLength(1);
     expect(
       server.calls('WaitForUpdatesEx').map((call) => elementText(call.body, 'version')),
     ).toEqual(['', '1', '2', '2', '3']);
