@@ -36,7 +36,7 @@ section "test beds"
 # bed and prints its readiness file; it exits non-zero, loudly, when it cannot.
 # vitest's globalSetup (packages/vsphere/test/global-setup.ts) takes the bed
 # from HVKIT_VCSIM_READY. The trap is silent so the summary stays the last line.
-trap 'testbeds/vcsim/stop.sh >/dev/null 2>&1 || true' EXIT
+trap 'testbeds/vcsim/stop.sh >/dev/null 2>&1 || true; testbeds/libvirt/stop.sh >/dev/null 2>&1 || true' EXIT
 case "${CI:-}" in true | TRUE | 1) ci=true ;; *) ci=false ;; esac
 if ready="$(testbeds/vcsim/start.sh)"; then
   HVKIT_VCSIM_READY="$(realpath "$ready")"
@@ -53,6 +53,21 @@ elif [ "$ci" = true ]; then
 else
   printf '\n*** vcsim test bed UNAVAILABLE (not CI): its vSphere tests will be SKIPPED; vim-types:check skipped too\n\n' >&2
 fi
+# The libvirt tests run against libvirtd + QEMU behind a key-only OpenSSH server,
+# all inside a private network namespace (testbeds/README.md). start.sh installs
+# the Debian packages when missing (root or passwordless sudo), builds the test
+# guest when its inputs changed, starts the bed and prints its readiness file;
+# it exits non-zero, loudly, when it cannot. Vitest takes it from HVKIT_LIBVIRT_READY.
+if ready="$(testbeds/libvirt/start.sh)"; then
+  HVKIT_LIBVIRT_READY="$(realpath "$ready")"
+  export HVKIT_LIBVIRT_READY
+  echo "libvirt ready: HVKIT_LIBVIRT_READY=$HVKIT_LIBVIRT_READY"
+elif [ "$ci" = true ]; then
+  echo "CI=true: the libvirt test bed must start; failing the run (start.sh's error is above)" >&2
+  exit 1
+else
+  printf '\n*** libvirt test bed UNAVAILABLE (not CI): its libvirt tests will be SKIPPED\n\n' >&2
+fi
 
 section "tests (vitest run: unit, property, conformance)"
 results="$(mktemp -d)/vitest.json"
@@ -68,6 +83,7 @@ summary="$(node -e '
 
 section "test beds: stop"
 testbeds/vcsim/stop.sh
+testbeds/libvirt/stop.sh
 
 section "test:all OK"
 echo "$summary"

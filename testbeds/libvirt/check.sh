@@ -12,6 +12,7 @@
 #   check.sh --kvm   also boot the guest with type='kvm' (when /dev/kvm exists)
 #                    and record whether KVM really boots it (ready.json "kvm")
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 
 probe_kvm=false

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # the settings are used by the scripts that source this
 # Sourced by install.sh, guest/build.sh, start.sh and stop.sh. Not executable on its own.
 # Every setting is an environment variable with a default; see ../README.md.
 

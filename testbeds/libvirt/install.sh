@@ -4,6 +4,7 @@
 # runs apt-get update only when the package lists are empty or the install
 # fails without it. Waits up to 15 min for another apt run's lock.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 
 missing=()

@@ -15,6 +15,7 @@
 # LIBVIRT_BED_PORT (2222), LIBVIRT_BED_NETNS (hvkit-lvtb), LIBVIRT_BED_USER
 # (hvkit-lv), LIBVIRT_BED_START_TIMEOUT seconds (120).
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 
 check=false
@@ -32,14 +33,16 @@ esac
 case "$LVBED_PORT" in
   '' | *[!0-9]*) lvbed_die "LIBVIRT_BED_PORT must be a TCP port number, got '$LVBED_PORT'" ;;
 esac
-[ "$LVBED_PORT" -ge 1 ] && [ "$LVBED_PORT" -le 65535 ] ||
+if [ "$LVBED_PORT" -lt 1 ] || [ "$LVBED_PORT" -gt 65535 ]; then
   lvbed_die "LIBVIRT_BED_PORT must be 1-65535, got '$LVBED_PORT'"
+fi
 [[ "$LVBED_NETNS" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,30}$ ]] ||
   lvbed_die "LIBVIRT_BED_NETNS must be a short name of letters, digits, '.', '_', '-', got '$LVBED_NETNS'"
 [[ "$LVBED_USER" =~ ^[a-z_][a-z0-9_-]{0,30}$ ]] ||
   lvbed_die "LIBVIRT_BED_USER must be a plain user name, got '$LVBED_USER'"
 mkdir -p "$LVBED_STATE_DIR" || lvbed_die "cannot create $LVBED_STATE_DIR"
 LVBED_STATE_DIR="$(cd "$LVBED_STATE_DIR" && pwd)"
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh" # recompute the paths from the absolute state dir
 # socat's EXEC address splits on spaces and treats ':' and ',' as syntax.
 [[ "$LVBED_STATE_DIR" =~ ^[A-Za-z0-9_./+-]+$ ]] ||
@@ -213,7 +216,7 @@ Host hvkit-libvirt-bed
   LogLevel ERROR
 CONF
 
-socat_args="TCP-LISTEN:$LVBED_PORT,bind=127.0.0.1,reuseaddr,fork,nodelay EXEC:$LVBED_SSH_DIR/sshd-inetd"
+socat_args="TCP-LISTEN:$LVBED_PORT,bind=127.0.0.1,reuseaddr,fork,nodelay,backlog=128 EXEC:$LVBED_SSH_DIR/sshd-inetd"
 if lvbed_alive "$LVBED_SOCAT_PID" socat && [ "$(cat "$LVBED_STATE_DIR/socat.args" 2>/dev/null)" != "$socat_args" ]; then
   lvbed_log "ssh relay runs with other settings: restarting it"
   lvbed_root kill -TERM -- "-$(cat "$LVBED_SOCAT_PID")" 2>/dev/null || true
@@ -221,12 +224,11 @@ if lvbed_alive "$LVBED_SOCAT_PID" socat && [ "$(cat "$LVBED_STATE_DIR/socat.args
 fi
 if ! lvbed_alive "$LVBED_SOCAT_PID" socat; then
   # nodelay: without it every small exchange waits ~40 ms (Nagle + delayed ACK).
-  # shellcheck disable=SC2086 # socat_args is two socat addresses, no globs
   # setsid: socat leads its own process group, which stop.sh ends as a whole
   # (socat's forked children and their sshd); the pid file is written by the
   # process that becomes socat, so it is right with or without sudo.
   rm -f "$LVBED_SOCAT_PID"
-  # shellcheck disable=SC2016 # $$ and $1 belong to the inner shell
+  # shellcheck disable=SC2016,SC2086 # $$ and $1 belong to the inner shell; socat_args is two socat addresses
   lvbed_root setsid sh -c 'echo "$$" >"$1" && shift && exec "$@"' sh "$LVBED_SOCAT_PID" \
     socat -lf "$LVBED_STATE_DIR/socat.log" $socat_args </dev/null >/dev/null 2>&1 9>&- &
   lvbed_wait 5 test -s "$LVBED_SOCAT_PID" || lvbed_die "socat did not start (log: $LVBED_STATE_DIR/socat.log)"
@@ -260,6 +262,7 @@ rm -f "$LVBED_STATE_DIR/ssh-check.err"
 v_libvirt="$(printf '%s\n' "$version" | sed -n 's/^Running against daemon: *//p')"
 [ -n "$v_libvirt" ] || v_libvirt="$(printf '%s\n' "$version" | sed -n 's/^Using library: *libvirt *//p')"
 v_qemu="$(printf '%s\n' "$version" | sed -n 's/^Running hypervisor: *QEMU *//p')"
+# shellcheck disable=SC2016 # $1 belongs to the inner shell
 # The version the server announces ("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10").
 v_ssh="$(timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && head -n 1 <&3' sh "$LVBED_PORT" 2>/dev/null |
   tr -d '\r' | sed -n 's/^SSH-2\.0-OpenSSH_\([^ ]*\).*/\1/p' || true)"

@@ -7,10 +7,12 @@
 # The keys in the state dir are kept, so a restarted bed has the same host key.
 # Daemons running outside the bed's namespace are never touched.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 
 [ -d "$LVBED_STATE_DIR" ] || exit 0
 LVBED_STATE_DIR="$(cd "$LVBED_STATE_DIR" && pwd)"
+# shellcheck source=SCRIPTDIR/common.sh
 . "$(dirname "$0")/common.sh"
 exec 9>"$LVBED_STATE_DIR/lock"
 flock -w 300 9 || lvbed_die "another start/stop holds $LVBED_STATE_DIR/lock"

@@ -11,6 +11,7 @@
 # kept in $LIBVIRT_BED_STATE_DIR/kernels/<package>_<version>/.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=SCRIPTDIR/../common.sh
 . "$here/../common.sh"
 
 modules=(virtio_pci virtio_blk virtio_scsi virtio_net virtio_console virtio_balloon af_packet unix button evdev)
@@ -76,6 +77,7 @@ if [ ! -s "$kdir/load-order" ]; then
     local path="$1" dep
     [ -z "${seen[$path]:-}" ] || return 0
     seen[$path]=1
+    # shellcheck disable=SC2013 # module paths hold no spaces
     for dep in $(awk -v p="$path:" '$1 == p { for (i = 2; i <= NF; i++) print $i }' "$moddir/modules.dep"); do
       visit "$dep"
     done
