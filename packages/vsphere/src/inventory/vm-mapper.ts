@@ -113,6 +113,30 @@ function read(properties: Record<string, unknown>, path: string): unknown {
   return undefined;
 }
 
+/** Reads property paths of one VM: {@link read}, or a plain lookup when that is the same. */
+type Reader = (path: string) => unknown;
+
+/**
+ * Keys that, when retrieved, hold a path `toVm` reads further down (`config` holds
+ * `config.hardware.numCPU`). A VM whose properties have none of them (a summary listing) is read
+ * with plain lookups instead of walking each absent path's ancestors.
+ */
+const ANCESTOR_KEYS: ReadonlySet<string> = new Set([
+  'config',
+  'config.hardware',
+  'guest',
+  'runtime',
+  'summary',
+  'summary.config',
+]);
+
+function readerOf(properties: Record<string, unknown>): Reader {
+  for (const key in properties) {
+    if (ANCESTOR_KEYS.has(key)) return (path) => read(properties, path);
+  }
+  return (path) => properties[path];
+}
+
 /** The paths `toVm` reads are a fixed few: their ancestors are split once, not once per VM. */
 const ANCESTORS = new Map<string, readonly (readonly [string, readonly string[]])[]>();
 
@@ -284,6 +308,7 @@ function datastoreOfPath(fileName: string | undefined): string | undefined {
 }
 
 function disksOf(devices: Fields[], context: VmMapContext): Disk[] {
+  if (devices.length === 0) return [];
   const byKey = new Map(devices.map((device) => [String(device.key), device]));
   const disks: Disk[] = [];
   for (const device of devices) {
@@ -395,32 +420,35 @@ function toolsStateOf(runningStatus: unknown, toolsStatus: unknown): ToolsState 
 }
 
 function guestOf(
+  get: Reader,
   properties: Record<string, unknown>,
   guestNics: GuestNic[] | undefined,
 ): GuestInfo {
-  const primary = text(read(properties, 'guest.ipAddress'));
+  const primary = text(get('guest.ipAddress'));
   // The primary address first, then every address the NICs report, once each.
-  const ipAddresses = [
-    ...new Set([
-      ...(primary === undefined ? [] : [primary]),
-      ...(guestNics ?? []).flatMap((nic) => nic.ipAddresses),
-    ]),
-  ];
+  const ipAddresses =
+    guestNics === undefined || guestNics.length === 0
+      ? primary === undefined
+        ? []
+        : [primary]
+      : [
+          ...new Set([
+            ...(primary === undefined ? [] : [primary]),
+            ...guestNics.flatMap((nic) => nic.ipAddresses),
+          ]),
+        ];
   const guest: GuestInfo = {
-    toolsState: toolsStateOf(
-      read(properties, 'guest.toolsRunningStatus'),
-      read(properties, 'guest.toolsStatus'),
-    ),
+    toolsState: toolsStateOf(get('guest.toolsRunningStatus'), get('guest.toolsStatus')),
     ipAddresses,
   };
-  const hostname = text(read(properties, 'guest.hostName'));
+  const hostname = text(get('guest.hostName'));
   if (hostname !== undefined) guest.hostname = hostname;
-  const osName = text(read(properties, 'guest.guestFullName'));
+  const osName = text(get('guest.guestFullName'));
   if (osName !== undefined) guest.osName = osName;
   if (guestNics !== undefined) {
     guest.interfaces = guestNics.map((nic) => ({ mac: nic.mac, ipAddresses: nic.ipAddresses }));
   }
-  const disks = read(properties, 'guest.disk');
+  const disks = get('guest.disk');
   if (disks !== undefined || 'guest.disk' in properties) {
     guest.filesystems = list(disks).flatMap((entry) => {
       const disk = fields(entry);
@@ -479,6 +507,11 @@ const RAW_OMITTED = new Set([
 ]);
 
 function rawOf(content: ObjectContent): Record<string, unknown> {
+  if (content.missing.length === 0 && !needsRawCopy(content.properties)) {
+    // Nothing to leave out (a summary listing): the properties themselves, no copy per VM. The
+    // object is the parser's, built for this VM and held by nothing else.
+    return content.properties;
+  }
   const raw: Record<string, unknown> = {};
   for (const [path, value] of Object.entries(content.properties)) {
     if (RAW_OMITTED.has(path)) continue;
@@ -493,6 +526,13 @@ function rawOf(content: ObjectContent): Record<string, unknown> {
   }
   if (content.missing.length > 0) raw.missing = content.missing;
   return raw;
+}
+
+function needsRawCopy(properties: Record<string, unknown>): boolean {
+  for (const key in properties) {
+    if (RAW_OMITTED.has(key) || key === 'config' || key === 'missing') return true;
+  }
+  return false;
 }
 
 /**
@@ -527,58 +567,52 @@ export function vmDetailOf(content: ObjectContent): 'full' | 'summary' {
  */
 export function toVm(content: ObjectContent, context: VmMapContext): Vm {
   const properties = content.properties;
-  const devices = list(read(properties, 'config.hardware.device'))
+  const get = readerOf(properties);
+  const devices = list(get('config.hardware.device'))
     .map(fields)
     .filter((device): device is Fields => device !== undefined);
-  const guestNetRetrieved =
-    read(properties, 'guest.net') !== undefined || 'guest.net' in properties;
-  const guestNics = guestNetRetrieved ? guestNicsOf(read(properties, 'guest.net')) : undefined;
-  const cpuAllocation = allocationOf(read(properties, 'config.cpuAllocation'));
-  const memoryAllocation = allocationOf(read(properties, 'config.memoryAllocation'));
+  const guestNetRetrieved = get('guest.net') !== undefined || 'guest.net' in properties;
+  const guestNics = guestNetRetrieved ? guestNicsOf(get('guest.net')) : undefined;
+  const cpuAllocation = allocationOf(get('config.cpuAllocation'));
+  const memoryAllocation = allocationOf(get('config.memoryAllocation'));
   const disks = disksOf(devices, context);
 
   const vm: Vm = {
     ref: { provider: context.provider, id: content.obj.value },
     name:
-      text(read(properties, 'name')) ??
-      text(read(properties, 'config.name')) ??
-      text(read(properties, 'summary.config.name')) ??
+      text(get('name')) ??
+      text(get('config.name')) ??
+      text(get('summary.config.name')) ??
       content.obj.value,
     // Core's VmSchema is getting `detail?: 'full' | 'summary'`; once it lands:
     // detail: vmDetailOf(content),
-    powerState: powerStateOf(read(properties, 'runtime.powerState')),
-    template:
-      flag(read(properties, 'config.template') ?? read(properties, 'summary.config.template')) ??
-      false,
+    powerState: powerStateOf(get('runtime.powerState')),
+    template: flag(get('config.template') ?? get('summary.config.template')) ?? false,
     cpu: {
-      count:
-        numeric(read(properties, 'config.hardware.numCPU')) ??
-        numeric(read(properties, 'summary.config.numCpu')) ??
-        0,
+      count: numeric(get('config.hardware.numCPU')) ?? numeric(get('summary.config.numCpu')) ?? 0,
       // vSphere reports 1 core per socket when none was configured.
-      coresPerSocket: numeric(read(properties, 'config.hardware.numCoresPerSocket')) ?? 1,
-      hotAdd: flag(read(properties, 'config.cpuHotAddEnabled')) ?? false,
+      coresPerSocket: numeric(get('config.hardware.numCoresPerSocket')) ?? 1,
+      hotAdd: flag(get('config.cpuHotAddEnabled')) ?? false,
     },
     memory: {
       sizeMiB:
-        numeric(read(properties, 'config.hardware.memoryMB')) ??
-        numeric(read(properties, 'summary.config.memorySizeMB')) ??
+        numeric(get('config.hardware.memoryMB')) ??
+        numeric(get('summary.config.memorySizeMB')) ??
         0,
-      hotAdd: flag(read(properties, 'config.memoryHotAddEnabled')) ?? false,
+      hotAdd: flag(get('config.memoryHotAddEnabled')) ?? false,
     },
     disks,
     nics: nicsOf(devices, guestNics ?? [], context),
-    guest: guestOf(properties, guestNics),
-    snapshots: toSnapshotTree(read(properties, 'snapshot')),
+    guest: guestOf(get, properties, guestNics),
+    snapshots: toSnapshotTree(get('snapshot')),
     placement: {},
     policies: {},
-    tags: tagsFromExtraConfig(read(properties, VM_TAGS_PROPERTY)),
+    tags: tagsFromExtraConfig(get(VM_TAGS_PROPERTY)),
     raw: rawOf(content),
   };
-  const description = text(read(properties, 'config.annotation'));
+  const description = text(get('config.annotation'));
   if (description !== undefined) vm.description = description;
-  const guestId =
-    text(read(properties, 'config.guestId')) ?? text(read(properties, 'summary.config.guestId'));
+  const guestId = text(get('config.guestId')) ?? text(get('summary.config.guestId'));
   if (guestId !== undefined) vm.guestOs = guestOsFamily(guestId);
   if (cpuAllocation.reservation !== undefined) vm.cpu.reservationMHz = cpuAllocation.reservation;
   if (cpuAllocation.limit !== undefined) vm.cpu.limitMHz = cpuAllocation.limit;
@@ -586,22 +620,22 @@ export function toVm(content: ObjectContent, context: VmMapContext): Vm {
     vm.memory.reservationMiB = memoryAllocation.reservation;
   }
   if (memoryAllocation.limit !== undefined) vm.memory.limitMiB = memoryAllocation.limit;
-  const firmware = read(properties, 'config.firmware');
+  const firmware = get('config.firmware');
   if (firmware === 'bios' || firmware === 'efi') vm.firmware = firmware;
-  const createdAt = isoTime(read(properties, 'config.createDate'));
+  const createdAt = isoTime(get('config.createDate'));
   if (createdAt !== undefined) vm.createdAt = createdAt;
 
-  const host = morefValue(read(properties, 'runtime.host'));
+  const host = morefValue(get('runtime.host'));
   if (host !== undefined) {
     const known = context.hosts?.get(host);
     vm.placement.host = known?.name ?? host;
     if (known?.cluster !== undefined) vm.placement.cluster = known.cluster;
   }
-  const resourcePool = morefValue(read(properties, 'resourcePool'));
+  const resourcePool = morefValue(get('resourcePool'));
   if (resourcePool !== undefined) vm.placement.resourcePool = resourcePool;
-  const folder = morefValue(read(properties, 'parent'));
+  const folder = morefValue(get('parent'));
   if (folder !== undefined) vm.placement.folder = folder;
-  const [firstDatastore] = list(read(properties, 'datastore')).map(morefValue);
+  const [firstDatastore] = list(get('datastore')).map(morefValue);
   const storage =
     (firstDatastore === undefined ? undefined : context.datastores?.get(firstDatastore)) ??
     disks.find((disk) => disk.storage !== undefined)?.storage;

@@ -296,6 +296,9 @@ class XmlScanner {
   readonly attributeLocal: string[] = [];
   readonly attributeValue: string[] = [];
 
+  /** A fast reader of whole `<objects>` elements (see `ResponseBuilder.objectsAt`). */
+  objects: ((s: string, lt: number, final: boolean) => number) | undefined;
+
   constructor(private readonly handler: ScanHandler) {}
 
   /** The namespace URI `prefix` is bound to in the current element (`''`: the default). */
@@ -423,8 +426,14 @@ class XmlScanner {
           throw new Error('DOCTYPE and other declarations are not allowed');
         }
       } else {
-        end = this.openTag(s, lt);
-        if (end === -1) break;
+        // `<objects>` of a property collector result, read whole by the builder when it has the
+        // common shape (-1: it has not, read it here; -2: wait until it is all in the buffer).
+        end = next === 0x6f /* o */ && this.objects !== undefined ? this.objects(s, lt, final) : -1;
+        if (end === -2) break;
+        if (end === -1) {
+          end = this.openTag(s, lt);
+          if (end === -1) break;
+        }
       }
       this.started = true;
       pos = end;
@@ -583,6 +592,242 @@ class ResponseBuilder {
       text: (text) => this.text(text),
       leaf: (local, uri, text) => this.leaf(local, uri, text),
     });
+    if (onObject !== undefined)
+      this.parser.objects = (s, lt, final) => this.objectsAt(s, lt, final);
+  }
+
+  /**
+   * The fast path of a listing: an `<objects>` element of a property collector result read in one
+   * step into its {@link ObjectContent}, without frames, attribute arrays or namespace scopes,
+   * when it has the shape vCenter and vcsim send for scalar properties: `<obj type="T">v</obj>`
+   * and `<propSet><name>p</name><val …>text</val></propSet>` (the `val` carrying namespace
+   * declarations, an `xsi:type` and/or a moref `type`). Anything else in it (a `missingSet`, a
+   * `val` with child elements, other attributes' entities, odd spacing) returns -1 and the
+   * general path reads the element instead, with the same result: this only ever accepts what
+   * that path reads, and builds the same values (`frameValue`, `toObjectContent`). Returns the
+   * index after `</objects>`, -1, or -2 when the element is not all in the buffer yet.
+   */
+  private objectsAt(s: string, lt: number, final: boolean): number {
+    const stack = this.stack;
+    if (stack.length !== 4 || stack[3]?.name !== 'returnval' || !s.startsWith('<objects>', lt)) {
+      return -1;
+    }
+    let content: ObjectContent | undefined;
+    this.xsdPrefixUri = null;
+    try {
+      content = this.readObjects(s, lt + 9);
+    } catch {
+      content = undefined; // an undefined entity: the general path refuses it in order
+    }
+    if (content === undefined) {
+      // Not the usual shape, or not all here yet: wait for the rest of a usual-sized object
+      // (read again then); a huge one, or one that is all here, goes the general way.
+      if (final || s.length - lt > 65_536 || s.indexOf('</objects>', lt + 9) !== -1) return -1;
+      return -2;
+    }
+    (stack[3] as Frame).text = '';
+    this.onObject?.(content);
+    return this.objectsEnd;
+  }
+
+  /** Where the last element {@link readObjects} read ends (after `</objects>`). */
+  private objectsEnd = 0;
+
+  /** The inside of `<objects>` from `start` as {@link ObjectContent}, or undefined. */
+  private readObjects(s: string, start: number): ObjectContent | undefined {
+    const end = s.length;
+    let obj: ManagedObjectReference | undefined;
+    const properties: Record<string, unknown> = {};
+    let p = start;
+    for (;;) {
+      while (p < end && isSpace(s.charCodeAt(p))) p++;
+      if (s.startsWith('<propSet><name>', p)) {
+        p += 15;
+        const nameEnd = s.indexOf('<', p);
+        if (nameEnd === -1 || !s.startsWith('</name><val', nameEnd)) return undefined;
+        const name = leafText(s, p, nameEnd);
+        p = this.readVal(s, nameEnd + 11, end);
+        if (p === -1 || !s.startsWith('</propSet>', p)) return undefined;
+        p += 10;
+        properties[name] = this.value;
+      } else if (s.startsWith('</objects>', p)) {
+        if (obj === undefined) return undefined;
+        this.objectsEnd = p + 10;
+        return { obj, properties, missing: [] };
+      } else if (obj === undefined && s.startsWith('<obj type="', p)) {
+        const quote = s.indexOf('"', p + 11);
+        if (quote === -1 || s.charCodeAt(quote + 1) !== 0x3e /* > */) return undefined;
+        const type = s.slice(p + 11, quote);
+        if (!plainAttribute(type)) return undefined;
+        const textEnd = s.indexOf('<', quote + 2);
+        if (textEnd === -1 || !s.startsWith('</obj>', textEnd)) return undefined;
+        obj = { type, value: leafText(s, quote + 2, textEnd) };
+        p = textEnd + 6;
+      } else {
+        return undefined;
+      }
+    }
+  }
+
+  /** {@link readVal}'s result. */
+  private value: unknown;
+  // Namespace declarations of the `<val>` being read: prefix start and end, URI. At most four
+  // (more: the general path).
+  private readonly declStart: number[] = [0, 0, 0, 0];
+  private readonly declEnd: number[] = [0, 0, 0, 0];
+  private readonly declUri: string[] = ['', '', '', ''];
+  private readonly typeStart: number[] = [0, 0];
+  private readonly typeEnd: number[] = [0, 0];
+  private readonly typeColon: number[] = [0, 0];
+  /** What `xsd` is bound to around the current `<objects>` (resolved once per element). */
+  private xsdPrefixUri: string | undefined | null = null;
+
+  /**
+   * A `<val …>text</val>` whose attributes start at `p` (just after `<val`): sets
+   * {@link value} and returns the index after `</val>`, or -1 for anything unusual.
+   */
+  private readVal(s: string, p: number, end: number): number {
+    // vcsim's spelling, every time: the XSI prefix declared on the `val` itself, then its type.
+    if (s.startsWith(VCSIM_VAL, p)) {
+      const typeStart = p + VCSIM_VAL.length;
+      const typeEnd = s.indexOf('"', typeStart);
+      if (typeEnd !== -1 && typeEnd < end && s.charCodeAt(typeEnd + 1) === 0x3e /* > */) {
+        if (!plainValue(s, typeStart, typeEnd)) return -1;
+        this.declStart[0] = p + 7;
+        this.declEnd[0] = p + 25;
+        this.declUri[0] = XSI;
+        return this.valText(s, typeStart, typeEnd, 1, undefined, typeEnd + 2, end);
+      }
+    }
+    let decls = 0;
+    let types = 0;
+    let morefType: string | undefined;
+    for (;;) {
+      const before = p;
+      while (p < end && isSpace(s.charCodeAt(p))) p++;
+      if (p >= end) return -1;
+      if (s.charCodeAt(p) === 0x3e /* > */) {
+        p++;
+        break;
+      }
+      if (p === before) return -1;
+      // The name: up to `=`, no space, quote, `<`, `>` or `/`; at most one colon, not at an end.
+      const nameStart = p;
+      let colon = -1;
+      for (;;) {
+        if (p >= end) return -1;
+        const code = s.charCodeAt(p);
+        if (code === 0x3d /* = */) break;
+        if (code === 0x3a /* : */) {
+          if (colon !== -1) return -1;
+          colon = p;
+        } else if (
+          isSpace(code) ||
+          code === 0x22 ||
+          code === 0x27 ||
+          code === 0x3c ||
+          code === 0x3e ||
+          code === 0x2f
+        ) {
+          return -1;
+        }
+        p++;
+      }
+      const nameEnd = p;
+      if (nameEnd === nameStart || colon === nameStart || colon === nameEnd - 1) return -1;
+      if (s.charCodeAt(p + 1) !== 0x22 /* " */) return -1;
+      const valueStart = p + 2;
+      const valueEnd = s.indexOf('"', valueStart);
+      if (valueEnd === -1 || valueEnd >= end) return -1;
+      p = valueEnd + 1;
+      const length = nameEnd - nameStart;
+      if (colon === nameStart + 5 && s.startsWith('xmlns', nameStart)) {
+        const uri = namespaceOf(s, valueStart, valueEnd);
+        if (uri === undefined || decls === 4) return -1;
+        this.declStart[decls] = colon + 1;
+        this.declEnd[decls] = nameEnd;
+        this.declUri[decls] = uri;
+        decls++;
+      } else if (length === 5 && s.startsWith('xmlns', nameStart)) {
+        const uri = namespaceOf(s, valueStart, valueEnd);
+        if (uri === undefined || decls === 4) return -1;
+        this.declStart[decls] = nameStart;
+        this.declEnd[decls] = nameStart; // the default namespace: an empty prefix
+        this.declUri[decls] = uri;
+        decls++;
+      } else if (!plainValue(s, valueStart, valueEnd)) {
+        return -1;
+      } else if (colon !== -1) {
+        // Checked after all declarations are read (a later one binds it too): `P:type`, or
+        // any other prefixed attribute, whose prefix must be bound.
+        if (types === 2) return -1;
+        this.typeStart[types] = nameStart;
+        this.typeColon[types] = colon;
+        this.typeEnd[types] = valueEnd;
+        types++;
+      } else if (length === 4 && s.startsWith('type', nameStart)) {
+        morefType = s.slice(valueStart, valueEnd);
+      }
+    }
+    let typeStart = -1;
+    let typeEnd = -1;
+    for (let index = 0; index < types; index++) {
+      const colon = this.typeColon[index] as number;
+      const uri = this.resolveAt(s, this.typeStart[index] as number, colon, decls);
+      if (uri === undefined) return -1;
+      // `P:type="…"` with P bound to XSI (the name ends at its `=`, the value's quote follows).
+      if (uri !== XSI || !s.startsWith('type="', colon + 1)) continue;
+      typeStart = colon + 7;
+      typeEnd = this.typeEnd[index] as number;
+    }
+    return this.valText(s, typeStart, typeEnd, decls, morefType, p, end);
+  }
+
+  /**
+   * The text of the `<val>` at `p` and its value as `frameValue` makes it for a leaf `val` (not
+   * an item; `val` is no SCALAR_FIELDS name), its `xsi:type` value at `typeStart` (-1: none).
+   */
+  private valText(
+    s: string,
+    typeStart: number,
+    typeEnd: number,
+    decls: number,
+    morefType: string | undefined,
+    p: number,
+    end: number,
+  ): number {
+    const textEnd = s.indexOf('<', p);
+    if (textEnd === -1 || textEnd >= end || !s.startsWith('</val>', textEnd)) return -1;
+    const text = leafText(s, p, textEnd);
+    if (typeStart === -1) {
+      this.value = morefType === undefined ? text : { type: morefType, value: text };
+      return textEnd + 6;
+    }
+    // `Q:local`, or `local` in the default namespace.
+    let colon = s.indexOf(':', typeStart);
+    if (colon >= typeEnd) colon = -1;
+    const local = colon === -1 ? typeStart : colon + 1;
+    const xsd = this.resolveAt(s, typeStart, colon === -1 ? typeStart : colon, decls) === XSD;
+    if (!xsd && s.startsWith('ArrayOf', local) && typeEnd - local >= 7) this.value = [];
+    else if (morefType !== undefined) this.value = { type: morefType, value: text };
+    else if (xsd) this.value = scalar(text, xsdKindAt(s, local, typeEnd));
+    else this.value = text === '' ? { $type: s.slice(local, typeEnd) } : text;
+    return textEnd + 6;
+  }
+
+  /** The URI of the prefix `s[start, end)` in the `<val>` being read (`''`: the default). */
+  private resolveAt(s: string, start: number, end: number, decls: number): string | undefined {
+    const length = end - start;
+    for (let index = decls - 1; index >= 0; index--) {
+      const declStart = this.declStart[index] as number;
+      if ((this.declEnd[index] as number) - declStart !== length) continue;
+      if (sameText(s, start, declStart, length)) return this.declUri[index] as string;
+    }
+    if (length === 3 && s.startsWith('xsd', start)) {
+      if (this.xsdPrefixUri === null) this.xsdPrefixUri = this.parser.resolve('xsd');
+      return this.xsdPrefixUri;
+    }
+    return this.parser.resolve(s.slice(start, end));
   }
 
   write(text: string): void {
@@ -726,6 +971,63 @@ class ResponseBuilder {
     }
     if (parent !== undefined) attach(parent, frame.name, value);
   }
+}
+
+/** How vcsim opens every `<val>` after `<val`: the XSI prefix declared, then `…:type="`. */
+const VCSIM_VAL = ` xmlns:XMLSchema-instance="${XSI}" XMLSchema-instance:type="`;
+
+/** The XSD local names {@link xsdKind} tells apart, the common first. */
+const XSD_KINDS: readonly (readonly [string, 'number' | 'boolean'])[] = [
+  ...[...NUMERIC_XSD].map((name) => [name, 'number'] as const),
+  ['boolean', 'boolean'],
+];
+
+/** {@link xsdKind} of the local name `s[start, end)`, without slicing it out. */
+function xsdKindAt(s: string, start: number, end: number): 'number' | 'boolean' | 'string' {
+  const length = end - start;
+  if (length === 6 && s.startsWith('string', start)) return 'string';
+  for (const [name, kind] of XSD_KINDS) {
+    if (name.length === length && s.startsWith(name, start)) return kind;
+  }
+  return 'string';
+}
+
+/** Text of a leaf, entities decoded (throws on an undefined one, as the general path does). */
+function leafText(s: string, start: number, end: number): string {
+  const text = s.slice(start, end);
+  return text.includes('&') ? decodeEntities(text) : text;
+}
+
+/** True for an attribute value that reads as written: no entity, `<`, tab or line end. */
+function plainAttribute(value: string): boolean {
+  return !/[&<\t\n]/.test(value);
+}
+
+function plainValue(s: string, start: number, end: number): boolean {
+  for (let index = start; index < end; index++) {
+    const code = s.charCodeAt(index);
+    if (code === 0x26 || code === 0x3c || code === 0x09 || code === 0x0a) return false;
+  }
+  return true;
+}
+
+/**
+ * A namespace declaration's URI: the two vim25 uses without a copy, others sliced; undefined
+ * for one with an entity, tab or line end (the general path reads those).
+ */
+function namespaceOf(s: string, start: number, end: number): string | undefined {
+  const length = end - start;
+  if (length === XSI.length && s.startsWith(XSI, start)) return XSI;
+  if (length === XSD.length && s.startsWith(XSD, start)) return XSD;
+  return plainValue(s, start, end) ? s.slice(start, end) : undefined;
+}
+
+/** True when `s[a, a + length)` and `s[b, b + length)` are the same text. */
+function sameText(s: string, a: number, b: number, length: number): boolean {
+  for (let index = 0; index < length; index++) {
+    if (s.charCodeAt(a + index) !== s.charCodeAt(b + index)) return false;
+  }
+  return true;
 }
 
 async function* decode(body: SoapBody): AsyncGenerator<string> {
