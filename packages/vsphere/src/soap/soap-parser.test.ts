@@ -220,6 +220,44 @@ describe('parseSoapResponse on recorded vcsim responses', () => {
     );
     expect(HvkitError.isInstance(invalidUtf8)).toBe(true);
   });
+
+  it('decodes byte chunks as a fatal TextDecoder does: a BOM dropped, bad or cut UTF-8 refused', async () => {
+    const body = readFixture('Login.res.xml').body;
+    const bytes = new TextEncoder().encode(body);
+    const expected = await parseSoapResponse(body);
+    const withBom = Uint8Array.of(0xef, 0xbb, 0xbf, ...bytes);
+    for (const at of [1, 2, 3, 4, 100]) {
+      const chunks = [withBom.subarray(0, at), withBom.subarray(at)];
+      expect(await parseSoapResponse(chunks)).toStrictEqual(expected);
+    }
+    // The same answer with a comment of 2- and 4-byte characters before its end, cut anywhere.
+    const close = body.lastIndexOf('</');
+    const wide = new TextEncoder().encode(
+      `${body.slice(0, close)}<!-- \u00e9\u{1f600} -->${body.slice(close)}`,
+    );
+    const start = new TextEncoder().encode(body.slice(0, close)).length + 5;
+    for (let at = start; at < start + 7; at++) {
+      expect(await parseSoapResponse([wide.subarray(0, at), wide.subarray(at)])).toStrictEqual(
+        expected,
+      );
+    }
+    const cut = start + 3; // inside the 4-byte character
+    const broken = [
+      [wide.subarray(0, start), Uint8Array.of(0xff), wide.subarray(start)], // never UTF-8
+      [wide.subarray(0, cut)], // a character cut at the end of the body
+      [wide.subarray(0, cut), Uint8Array.of(0x41), wide.subarray(cut)], // cut by another one
+      [
+        wide.subarray(0, start),
+        Uint8Array.of(0xed, 0xa0),
+        Uint8Array.of(0x80),
+        wide.subarray(start),
+      ], // a surrogate
+    ];
+    for (const chunks of broken) {
+      const error = await parseSoapResponse(chunks).catch((caught: unknown) => caught);
+      expect(ProviderApiError.isInstance(error)).toBe(true);
+    }
+  });
 });
 
 describe('streamRetrieveResult', () => {

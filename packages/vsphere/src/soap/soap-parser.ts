@@ -1,3 +1,4 @@
+import { Buffer, isUtf8 } from 'node:buffer';
 import { HvkitError, ProviderApiError } from '@hvkit/core';
 import type { ManagedObjectReference } from './soap-envelope.js';
 import { type FaultContext, type SoapFault, soapFaultToError } from './soap-faults.js';
@@ -1030,17 +1031,69 @@ function sameText(s: string, a: number, b: number, length: number): boolean {
   return true;
 }
 
+/**
+ * How many bytes at the end of `bytes` begin a UTF-8 sequence that the next chunk completes (0
+ * when the chunk ends on a character boundary or with something that is not such a start).
+ */
+function incompleteTail(bytes: Uint8Array): number {
+  const length = bytes.length;
+  for (let back = 1; back <= 3 && back <= length; back++) {
+    const byte = bytes[length - back] as number;
+    if ((byte & 0xc0) === 0x80) continue; // a continuation byte: look further back
+    const need = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    return need > back ? back : 0;
+  }
+  return 0;
+}
+
+/**
+ * The body as text, chunk by chunk, refusing bytes that are not UTF-8 (as a fatal `TextDecoder`
+ * does). Each chunk is checked with `isUtf8` and decoded by `Buffer` (simdutf: about four times
+ * faster than `TextDecoder` in stream mode on a 7.5 MB listing), a sequence cut at a chunk's end
+ * carried over to the next; anything else (bytes that are not UTF-8, a first chunk too short
+ * to tell a byte-order mark) goes through `TextDecoder` from there on, which reads or refuses it.
+ */
 async function* decode(body: SoapBody): AsyncGenerator<string> {
   if (typeof body === 'string') {
     yield body;
     return;
   }
-  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let decoder: InstanceType<typeof TextDecoder> | undefined;
+  let pending: Uint8Array | undefined;
+  let first = true;
   for await (const chunk of body) {
+    if (decoder === undefined) {
+      let bytes = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+      pending = undefined;
+      if (first && bytes.length < 3) {
+        decoder = new TextDecoder('utf-8', { fatal: true });
+      } else {
+        // TextDecoder drops a leading byte-order mark.
+        if (first && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+          bytes = bytes.subarray(3);
+        }
+        first = false;
+        const tail = incompleteTail(bytes);
+        const whole = tail === 0 ? bytes : bytes.subarray(0, bytes.length - tail);
+        if (isUtf8(whole)) {
+          if (tail > 0) pending = Uint8Array.prototype.slice.call(bytes, bytes.length - tail);
+          const text = Buffer.from(whole.buffer, whole.byteOffset, whole.byteLength).toString(
+            'utf8',
+          );
+          if (text !== '') yield text;
+          continue;
+        }
+        decoder = new TextDecoder('utf-8', { fatal: true });
+      }
+      const text = decoder.decode(bytes, { stream: true });
+      if (text !== '') yield text;
+      continue;
+    }
     const text = decoder.decode(chunk, { stream: true });
     if (text !== '') yield text;
   }
-  const rest = decoder.decode();
+  // A sequence still cut at the end: not UTF-8, refused as TextDecoder refuses it.
+  const rest = (decoder ?? new TextDecoder('utf-8', { fatal: true })).decode(pending);
   if (rest !== '') yield rest;
 }
 
