@@ -110,7 +110,7 @@ for d in virtlogd libvirtd; do
     if [ "$d" = libvirtd ] && [ "$conf_changed" = true ]; then
       lvbed_log "libvirt configuration changed: restarting libvirtd"
       lvbed_root kill -TERM "$pid"
-      lvbed_wait 15 sh -c "! kill -0 $pid" || lvbed_die "libvirtd (pid $pid) did not stop"
+      lvbed_wait 15 test ! -e "/proc/$pid" || lvbed_die "libvirtd (pid $pid) did not stop"
     else
       continue
     fi
@@ -220,7 +220,7 @@ socat_args="TCP-LISTEN:$LVBED_PORT,bind=127.0.0.1,reuseaddr,fork,nodelay,backlog
 if lvbed_alive "$LVBED_SOCAT_PID" socat && [ "$(cat "$LVBED_STATE_DIR/socat.args" 2>/dev/null)" != "$socat_args" ]; then
   lvbed_log "ssh relay runs with other settings: restarting it"
   lvbed_root kill -TERM -- "-$(cat "$LVBED_SOCAT_PID")" 2>/dev/null || true
-  lvbed_wait 5 sh -c "! kill -0 $(cat "$LVBED_SOCAT_PID")" || true
+  lvbed_wait 5 test ! -e "/proc/$(cat "$LVBED_SOCAT_PID")" || true
 fi
 if ! lvbed_alive "$LVBED_SOCAT_PID" socat; then
   # nodelay: without it every small exchange waits ~40 ms (Nagle + delayed ACK).

@@ -27,10 +27,10 @@ in_ns() { [ "$(lvbed_root ip netns identify "$1" 2>/dev/null || true)" = "$ns" ]
 # term_wait PID NAME: SIGTERM, up to 15 s, then SIGKILL.
 term_wait() {
   lvbed_root kill -TERM "$1" 2>/dev/null || return 0
-  if ! lvbed_wait 15 sh -c "! kill -0 $1"; then
+  if ! lvbed_wait 15 test ! -e "/proc/$1"; then
     lvbed_log "$2 (pid $1) ignored SIGTERM for 15 s: SIGKILL"
     lvbed_root kill -KILL "$1" 2>/dev/null || true
-    lvbed_wait 5 sh -c "! kill -0 $1" || lvbed_die "$2 (pid $1) did not stop"
+    lvbed_wait 5 test ! -e "/proc/$1" || lvbed_die "$2 (pid $1) did not stop"
   fi
 }
 
@@ -40,7 +40,7 @@ stopped=()
 if lvbed_alive "$LVBED_SOCAT_PID" socat; then
   pid="$(cat "$LVBED_SOCAT_PID")"
   lvbed_root kill -TERM -- "-$pid" 2>/dev/null || true
-  lvbed_wait 5 sh -c "! kill -0 $pid" || lvbed_root kill -KILL -- "-$pid" 2>/dev/null || true
+  lvbed_wait 5 test ! -e "/proc/$pid" || lvbed_root kill -KILL -- "-$pid" 2>/dev/null || true
   stopped+=("socat $pid")
 fi
 rm -f "$LVBED_SOCAT_PID" "$LVBED_STATE_DIR/socat.args"
@@ -84,7 +84,7 @@ if [ -e "/run/netns/$ns" ]; then
     pids="$(lvbed_root ip netns pids "$ns" 2>/dev/null || true)"
     # shellcheck disable=SC2086 # a list of pids
     [ -z "$pids" ] || lvbed_root kill -KILL $pids 2>/dev/null || true
-    lvbed_wait 5 sh -c "[ -z \"\$(ip netns pids $ns 2>/dev/null)\" ]" ||
+    lvbed_wait 5 lvbed_root sh -c "[ -z \"\$(ip netns pids $ns 2>/dev/null)\" ]" ||
       lvbed_die "processes left in namespace $ns: $(lvbed_root ip netns pids "$ns" | tr '\n' ' ')"
     stopped+=("$(printf '%s' "$pids" | wc -w) other processes in $ns")
   fi
