@@ -170,7 +170,19 @@ chmod 700 "$LVBED_SSH_DIR"
   ssh-keygen -q -t ed25519 -N '' -C "hvkit-libvirt-bed-host" -f "$LVBED_SSH_DIR/ssh_host_ed25519_key"
 home="$(getent passwd "$LVBED_USER" | cut -d: -f6)"
 lvbed_root install -d -m 700 -o "$LVBED_USER" -g "$LVBED_USER" "$home/.ssh"
-lvbed_root install -m 600 -o "$LVBED_USER" -g "$LVBED_USER" "$LVBED_SSH_DIR/id_ed25519.pub" "$home/.ssh/authorized_keys"
+# One line per state dir (its path is the key's comment), so beds with other
+# state dirs sharing this user do not lock each other out.
+tag="hvkit-libvirt-bed:$LVBED_STATE_DIR"
+current="$(lvbed_root cat "$home/.ssh/authorized_keys" 2>/dev/null || true)"
+wanted="$(
+  printf '%s\n' "$current" | awk -v t="$tag" 'NF && $NF != t'
+  printf '%s %s\n' "$(cut -d' ' -f1,2 "$LVBED_SSH_DIR/id_ed25519.pub")" "$tag"
+)"
+if [ "$current" != "$wanted" ]; then
+  printf '%s\n' "$wanted" >"$LVBED_SSH_DIR/authorized_keys.tmp"
+  lvbed_root install -m 600 -o "$LVBED_USER" -g "$LVBED_USER" "$LVBED_SSH_DIR/authorized_keys.tmp" "$home/.ssh/authorized_keys"
+  rm -f "$LVBED_SSH_DIR/authorized_keys.tmp"
+fi
 
 cat >"$LVBED_SSH_DIR/sshd_config" <<CONF
 # Written by testbeds/libvirt/start.sh. sshd runs per connection (-i) inside
