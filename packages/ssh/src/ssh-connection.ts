@@ -1,0 +1,917 @@
+/**
+ * One SSH connection per host, many exec channels on it: the transport every libvirt call rides.
+ * The connection is made on first use and re-made on the first call after it drops; calls wait
+ * for a channel slot (the concurrency cap) and never share a channel.
+ */
+import { readFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import {
+  AuthenticationError,
+  HvkitError,
+  type Logger,
+  ProviderApiError,
+  redactingLogger,
+  silentLogger,
+  TimeoutError,
+  TransportError,
+  transportErrorFrom,
+} from '@hvkit/core';
+import ssh2 from 'ssh2';
+import { ChannelLimit } from './channel-limit.js';
+import {
+  checkKnownHostKey,
+  checkPinnedHostKey,
+  knownHostsFor,
+  parseKnownHosts,
+  preferredHostKeyAlgorithms,
+} from './host-key.js';
+import { SshSftp } from './sftp.js';
+import { shellCommand } from './shell-quote.js';
+import { type ResolvedSshOptions, resolveSshOptions, type SshTransportOptions } from './ssh-options.js';
+
+type Client = ssh2.Client;
+type ClientChannel = ssh2.ClientChannel;
+type SFTPWrapper = ssh2.SFTPWrapper;
+
+/** Data for a command's standard input. */
+export type StdinSource = string | Uint8Array | AsyncIterable<Uint8Array>;
+
+/** Options every remote command takes. */
+export interface CommandOptions {
+  /**
+   * Stops the command: the remote process is sent SIGTERM and the channel closed. `exec` then
+   * rejects with the signal's reason; a `spawn`ed process's stdout simply ends.
+   */
+  signal?: AbortSignal | undefined;
+  /**
+   * Deadline for the whole command, including the wait for a channel slot and the connect.
+   * On expiry the remote process is sent SIGTERM and the call rejects with a TimeoutError.
+   * Default: none.
+   */
+  timeoutMs?: number | undefined;
+  /**
+   * The command may be run again safely (a read such as `virsh dominfo`, `stat`, `cat`). Only
+   * decides the `retryable` flag of a failure whose outcome is unknown (connection lost after the
+   * command was sent, timeout). Default false: such a failure is then not retryable.
+   */
+  idempotent?: boolean | undefined;
+}
+
+/** Options of {@link SshConnection.exec}. */
+export interface ExecOptions extends CommandOptions {
+  /** Sent as the command's standard input, then end of file. Default: end of file at once. */
+  stdin?: StdinSource | undefined;
+  /**
+   * Most bytes of stdout and stderr together kept in memory. Past it the remote process is sent
+   * SIGTERM and the call rejects with a ProviderApiError. Default 64 MiB. Use `spawn` to stream.
+   */
+  maxOutputBytes?: number | undefined;
+}
+
+/** Options of {@link SshConnection.spawn}. */
+export interface SpawnOptions extends CommandOptions {
+  /**
+   * Standard input: data or an async iterable, sent then closed; `'pipe'` to write to
+   * {@link SshProcess.stdin} yourself (call `end()` when done). Default: end of file at once.
+   */
+  stdin?: StdinSource | 'pipe' | undefined;
+  /** Most bytes of stderr kept for {@link SshExitStatus.stderr}; the rest is read and dropped. Default 1 MiB. */
+  maxStderrBytes?: number | undefined;
+}
+
+/** How a remote command ended. */
+export interface SshExitStatus {
+  /** Exit code; null when the command died of a signal or was ended by hvkit. */
+  code: number | null;
+  /** Name of the signal that killed the command, as Node names them (`SIGTERM`, `SIGKILL`); else null. */
+  signal: string | null;
+  /**
+   * hvkit stopped the command (kill(), an abort, a timeout, an output limit). `code` and
+   * `signal` then say how it ended if the server reported it before the channel closed (usually
+   * `SIGTERM`), else both are null.
+   */
+  killed: boolean;
+}
+
+/** The whole result of {@link SshConnection.exec}. A non-zero exit code is not an error. */
+export interface ExecResult extends SshExitStatus {
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/** A running remote command from {@link SshConnection.spawn}. */
+export interface SshProcess {
+  /**
+   * Standard output as a byte stream with backpressure: while the consumer does not read, the
+   * SSH window closes and the remote writer blocks (about 2 MiB in flight at most). Ends when the
+   * command ends, is killed or aborted. Iterate it (`for await`) or pipe it.
+   */
+  readonly stdout: Readable & AsyncIterable<Buffer>;
+  /** Standard input when spawned with `stdin: 'pipe'`; otherwise already ended. */
+  readonly stdin: Writable;
+  /**
+   * Resolves when the command has ended and its channel closed, with stderr (up to
+   * `maxStderrBytes`). Rejects with a TransportError when the connection was lost first (the
+   * command may have run), a TimeoutError after `timeoutMs`.
+   */
+  readonly exit: Promise<SshExitStatus & { stderr: Buffer }>;
+  /**
+   * Sends the remote command a signal (default `SIGTERM`) and closes the channel, so stdout
+   * ends. Closing alone would leave a command without a terminal running until its next write.
+   * OpenSSH delivers the signal to the session's whole process group (`killpg`), so a compound
+   * `sh -c` script and its children go too. It refuses signals in a **root** session ("session
+   * signalling requires privilege separation"): log in as an ordinary user, or such a command
+   * lingers until its next write fails.
+   */
+  kill(signal?: 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP'): void;
+}
+
+/** Counters for tests and diagnostics. */
+export interface SshConnectionStats {
+  /** Successful connects so far (1 + reconnects). */
+  connects: number;
+  /** Channels open now. */
+  activeChannels: number;
+  /** Calls waiting for a channel slot. */
+  queuedChannels: number;
+  /** A connection is up right now. */
+  connected: boolean;
+}
+
+interface Live {
+  client: Client;
+  generation: number;
+  /** Set once the client emitted `close`. */
+  dead: boolean;
+  sftp?: Promise<SFTPWrapper> | undefined;
+}
+
+const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_STDERR_BYTES = 1024 * 1024;
+
+/** Failure to open a channel, before the command was sent: safe to try again on a new connection. */
+class NotSent extends Error {}
+
+/**
+ * An SSH transport to one host: one connection, many exec channels, SFTP. Create it with
+ * {@link createSshTransport}; nothing connects until the first call (or {@link connect}).
+ * Credentials live in private fields: `util.inspect`, `JSON.stringify` and errors never show them.
+ */
+export class SshConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly username: string;
+  readonly #options: ResolvedSshOptions;
+  readonly #logger: Logger;
+  readonly #limit: ChannelLimit;
+  #live: Promise<Live> | undefined;
+  #current: Live | undefined;
+  #generation = 0;
+  #connects = 0;
+  #closed = false;
+  #warnedInsecure = false;
+
+  /** @throws InvalidSpecError for bad settings (see {@link resolveSshOptions}). */
+  constructor(options: SshTransportOptions) {
+    this.#options = resolveSshOptions(options);
+    this.host = this.#options.host;
+    this.port = this.#options.port;
+    this.username = this.#options.username;
+    this.#logger = redactingLogger(options.logger ?? silentLogger, {
+      secrets: this.#options.passphrase ? [this.#options.passphrase] : [],
+    });
+    this.#limit = new ChannelLimit(this.#options.maxChannels);
+  }
+
+  /** Counters: connects, channels open and queued. */
+  get stats(): SshConnectionStats {
+    return {
+      connects: this.#connects,
+      activeChannels: this.#limit.active,
+      queuedChannels: this.#limit.queued,
+      connected: this.#current !== undefined && !this.#current.dead,
+    };
+  }
+
+  /** What a log line or `JSON.stringify` shows: the target, never credentials. */
+  toJSON(): { host: string; port: number; username: string } {
+    return { host: this.host, port: this.port, username: this.username };
+  }
+
+  /**
+   * Connects now (if not connected) and verifies the host key and credentials, instead of on the
+   * first call.
+   *
+   * @throws TransportError (host key refused, unreachable, timeout), AuthenticationError.
+   */
+  async connect(): Promise<void> {
+    await this.#connection();
+  }
+
+  /**
+   * Closes the connection. Commands in flight end as on a lost connection; later calls reject
+   * with a non-retryable TransportError.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const live = this.#current;
+    this.#live = undefined;
+    if (!live || live.dead) return;
+    await new Promise<void>((resolve) => {
+      live.client.once('close', () => resolve());
+      live.client.end();
+    });
+  }
+
+  /**
+   * Drops the current connection without closing the transport, as a network failure would (for
+   * tests of reconnect paths). The next call reconnects.
+   */
+  dropConnection(): void {
+    this.#current?.client.destroy();
+  }
+
+  /**
+   * Runs `argv` (quoted by {@link shellCommand}; `argv[0]` is the program) and collects its
+   * output. A non-zero exit is returned, not thrown.
+   *
+   * @throws InvalidSpecError for an empty argv or an argument with NUL, before any I/O.
+   * @throws TransportError when the connection fails; `details.outcome` says `not-sent` (the
+   *   command certainly did not run; retryable) or `unknown` (it may have run; retryable only
+   *   with `idempotent: true`).
+   * @throws AuthenticationError when the key is refused.
+   * @throws TimeoutError after `timeoutMs` (the process was sent SIGTERM).
+   * @throws ProviderApiError when the output exceeds `maxOutputBytes`.
+   * @throws the signal's reason when aborted.
+   */
+  async exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const command = shellCommand(argv);
+    const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    const run = await this.#start(command, argv[0] ?? '', options);
+    const { channel } = run;
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    let total = 0;
+    let overflow = false;
+    const take = (target: Buffer[]) => (chunk: Buffer) => {
+      if (overflow) return;
+      total += chunk.length;
+      if (total > maxOutputBytes) {
+        overflow = true;
+        run.stop('TERM', 'overflow');
+        return;
+      }
+      target.push(chunk);
+    };
+    channel.on('data', take(stdout));
+    channel.stderr.on('data', take(stderr));
+    feedStdin(channel, options.stdin, run.fail);
+    const [status] = await Promise.all([run.done, readToEnd(channel)]);
+    if (overflow) {
+      throw new ProviderApiError(
+        `SSH ${this.host}:${this.port}: output of \`${argv[0]}\` exceeded maxOutputBytes (${maxOutputBytes} bytes); the command was sent SIGTERM`,
+        {
+          provider: this.#options.provider,
+          details: { program: argv[0], maxOutputBytes },
+        },
+      );
+    }
+    return { ...status, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) };
+  }
+
+  /**
+   * Starts `argv` and returns at once with its streams; for large or endless output (`virsh
+   * event --loop`, `cat` of a volume) and for streaming stdin. Waits for a channel slot and the
+   * connection first.
+   *
+   * @throws as {@link exec} for failures before the command starts; later failures reject `exit`.
+   */
+  async spawn(argv: readonly string[], options: SpawnOptions = {}): Promise<SshProcess> {
+    const command = shellCommand(argv);
+    const maxStderrBytes = options.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES;
+    const run = await this.#start(command, argv[0] ?? '', options);
+    const { channel } = run;
+    const stderr: Buffer[] = [];
+    let stderrBytes = 0;
+    // Always drained: stdout and stderr share the channel's window, so unread stderr would stall
+    // stdout too.
+    channel.stderr.on('data', (chunk: Buffer) => {
+      if (stderrBytes >= maxStderrBytes) return;
+      const kept = chunk.subarray(0, maxStderrBytes - stderrBytes);
+      stderrBytes += kept.length;
+      stderr.push(kept);
+    });
+    if (options.stdin !== 'pipe') feedStdin(channel, options.stdin, run.fail);
+    // Leaving a `for await` over stdout early destroys the stream; ssh2's Channel.destroy only
+    // closes the channel, which would leave a command without a terminal running until its next
+    // write. Signal it first, as kill() does.
+    const destroy = channel.destroy.bind(channel);
+    channel.destroy = (() => {
+      run.stop('TERM', 'killed');
+      return destroy();
+    }) as typeof channel.destroy;
+    const exit = run.done.then((status) => ({ ...status, stderr: Buffer.concat(stderr) }));
+    // The caller may only care about stdout; an unobserved rejection must not crash the process.
+    exit.catch(() => {});
+    return {
+      stdout: channel as Readable & AsyncIterable<Buffer>,
+      stdin: channel,
+      exit,
+      kill: (signal = 'SIGTERM') => run.stop(signal, 'killed'),
+    };
+  }
+
+  /**
+   * SFTP helpers on this connection (one SFTP session, opened on first use and re-opened after a
+   * reconnect; it does not count against `maxChannels`).
+   */
+  sftp(): SshSftp {
+    return new SshSftp({
+      session: () => this.#sftpSession(),
+      target: { host: this.host, port: this.port, provider: this.#options.provider },
+    });
+  }
+
+  // --- connection -------------------------------------------------------------------------
+
+  #connection(): Promise<Live> {
+    if (this.#closed) {
+      return Promise.reject(
+        new TransportError(`SSH ${this.host}:${this.port}: the transport was closed`, {
+          provider: this.#options.provider,
+          retryable: false,
+          details: { host: this.host, port: this.port, outcome: 'not-sent' },
+        }),
+      );
+    }
+    if (this.#live) return this.#live;
+    const promise = this.#open();
+    this.#live = promise;
+    promise.catch(() => {
+      if (this.#live === promise) this.#live = undefined;
+    });
+    return promise;
+  }
+
+  #open(): Promise<Live> {
+    const options = this.#options;
+    const target = { host: options.host, port: options.port, provider: options.provider };
+    let hostKeyError: HvkitError | undefined;
+    let verify: (key: Buffer) => HvkitError | undefined;
+    let serverHostKey: string[] | undefined;
+    if ('pin' in options.hostKey) {
+      const pin = options.hostKey.pin;
+      verify = (key) => checkPinnedHostKey(pin, key, target);
+    } else if ('knownHosts' in options.hostKey) {
+      const file = options.hostKey.knownHosts;
+      let entries: ReturnType<typeof parseKnownHosts>;
+      try {
+        entries = parseKnownHosts(readFileSync(file, 'utf8'));
+      } catch (error) {
+        return Promise.reject(
+          new TransportError(
+            `SSH ${options.host}:${options.port}: cannot read known_hosts file ${file} (${(error as Error).message}); nothing was sent`,
+            {
+              provider: options.provider,
+              retryable: false,
+              cause: error,
+              details: { knownHosts: file, outcome: 'not-sent' },
+            },
+          ),
+        );
+      }
+      verify = (key) => checkKnownHostKey(entries, key, { ...target, file });
+      // Like OpenSSH: negotiate a key type known_hosts holds for this host, so a host with an
+      // RSA entry is not refused for offering its Ed25519 key first.
+      serverHostKey = preferredHostKeyAlgorithms(knownHostsFor(entries, target));
+    } else {
+      verify = () => undefined;
+      if (!this.#warnedInsecure) {
+        this.#warnedInsecure = true;
+        this.#logger.warn(
+          `SSH host key checking is OFF for ${options.host}:${options.port} (hostKey.insecure): anyone on the path can impersonate the host`,
+          { host: options.host, port: options.port },
+        );
+      }
+    }
+
+    return new Promise<Live>((resolve, reject) => {
+      const client = new ssh2.Client();
+      const generation = ++this.#generation;
+      const live: Live = { client, generation, dead: false };
+      let ready = false;
+      let lastError: Error | undefined;
+      const started = Date.now();
+      client.on('ready', () => {
+        ready = true;
+        if (options.noDelay) client.setNoDelay(true);
+        this.#connects++;
+        this.#current = live;
+        this.#logger.debug('ssh connected', {
+          host: options.host,
+          port: options.port,
+          generation,
+          ms: Date.now() - started,
+        });
+        resolve(live);
+      });
+      client.on('error', (error: Error & { level?: string }) => {
+        lastError = error;
+        if (!ready) {
+          reject(this.#connectError(error, hostKeyError));
+          client.destroy();
+        } else {
+          this.#logger.debug('ssh connection error', {
+            host: options.host,
+            port: options.port,
+            generation,
+            message: error.message,
+          });
+        }
+      });
+      client.on('close', () => {
+        live.dead = true;
+        live.sftp = undefined;
+        if (this.#current === live) this.#current = undefined;
+        if (this.#live && ready) {
+          // Only forget the promise if it is this connection's: a newer one may already be up.
+          void this.#live.then((current) => {
+            if (current === live) this.#live = undefined;
+          });
+        }
+        if (!ready) {
+          reject(
+            hostKeyError ??
+              this.#connectError(
+                lastError ?? new Error('connection closed during the SSH handshake'),
+                undefined,
+              ),
+          );
+        }
+        this.#logger.debug('ssh connection closed', {
+          host: options.host,
+          port: options.port,
+          generation,
+        });
+      });
+      try {
+        client.connect({
+          host: options.host,
+          port: options.port,
+          username: options.username,
+          privateKey: options.privateKey,
+          passphrase: options.passphrase,
+          agent: options.agent,
+          readyTimeout: options.readyTimeoutMs,
+          keepaliveInterval: options.keepaliveIntervalMs,
+          keepaliveCountMax: options.keepaliveCountMax,
+          hostVerifier: (key: Buffer) => {
+            hostKeyError = verify(key);
+            return hostKeyError === undefined;
+          },
+          ...(serverHostKey && serverHostKey.length > 0
+            ? {
+                algorithms: {
+                  serverHostKey: { prepend: serverHostKey } as unknown as ssh2.ServerHostKeyAlgorithm[],
+                },
+              }
+            : {}),
+        });
+        // Before the handshake too: its first small packets would otherwise wait on delayed ACKs.
+        if (options.noDelay) client.setNoDelay(true);
+      } catch (error) {
+        reject(this.#connectError(error as Error, undefined));
+      }
+    });
+  }
+
+  #connectError(error: Error & { level?: string }, hostKeyError: HvkitError | undefined): HvkitError {
+    if (hostKeyError) return hostKeyError;
+    const { host, port, provider, username } = this.#options;
+    if (error.level === 'client-authentication') {
+      return new AuthenticationError(
+        `SSH ${host}:${port}: authentication as ${username} failed (${error.message}); check the key and the server's authorized_keys`,
+        { provider, cause: error, retryable: false },
+      );
+    }
+    if (error.level === 'client-timeout') {
+      return new TransportError(
+        `SSH ${host}:${port}: no SSH handshake within ${this.#options.readyTimeoutMs} ms; nothing was run`,
+        {
+          provider,
+          cause: error,
+          retryable: true,
+          details: { host, port, timeoutMs: this.#options.readyTimeoutMs, outcome: 'not-sent' },
+        },
+      );
+    }
+    if (error.level === 'handshake' || error.level === 'protocol') {
+      // No common algorithm, a malformed packet: trying again changes nothing.
+      return new TransportError(`SSH ${host}:${port}: handshake failed (${error.message}); nothing was run`, {
+        provider,
+        cause: error,
+        retryable: false,
+        details: { host, port, outcome: 'not-sent' },
+      });
+    }
+    const classified = transportErrorFrom(error, {
+      where: `SSH connect to ${host}:${port}`,
+      safe: true,
+      provider,
+      details: { host, port },
+    });
+    // Nothing runs before authentication, whatever broke the connection.
+    if (TransportError.isInstance(classified)) {
+      classified.details.outcome = 'not-sent';
+    }
+    return classified;
+  }
+
+  #sftpSession(): Promise<SFTPWrapper> {
+    return this.#connection().then((live) => {
+      if (live.sftp) return live.sftp;
+      const session = new Promise<SFTPWrapper>((resolve, reject) => {
+        try {
+          live.client.sftp((error, sftp) => {
+            if (error) reject(this.#channelError(error, live, 'sftp', 'not-sent', true));
+            else {
+              sftp.on('close', () => {
+                if (live.sftp === session) live.sftp = undefined;
+              });
+              resolve(sftp);
+            }
+          });
+        } catch (error) {
+          reject(this.#channelError(error as Error, live, 'sftp', 'not-sent', true));
+        }
+      });
+      live.sftp = session;
+      session.catch(() => {
+        if (live.sftp === session) live.sftp = undefined;
+      });
+      return session;
+    });
+  }
+
+  // --- commands ---------------------------------------------------------------------------
+
+  #channelError(
+    error: Error,
+    live: Live,
+    program: string,
+    outcome: 'not-sent' | 'unknown',
+    idempotent: boolean,
+  ): TransportError {
+    const { host, port, provider } = this.#options;
+    const lost = live.dead;
+    const text =
+      outcome === 'not-sent'
+        ? `SSH ${host}:${port}: could not open a channel for \`${program}\` (${error.message}); it did not run`
+        : `SSH ${host}:${port}: connection lost while \`${program}\` was running (${error.message}); it may have run, completely or in part${idempotent ? '' : ' — check the resulting state before trying again'}`;
+    return new TransportError(text, {
+      provider,
+      cause: error,
+      retryable: outcome === 'not-sent' || idempotent,
+      details: { host, port, program, outcome, connectionLost: lost },
+    });
+  }
+
+  /** Opens an exec channel, reconnecting once when the connection turned out dead before sending. */
+  async #start(command: string, program: string, options: CommandOptions): Promise<Running> {
+    const { signal, timeoutMs } = options;
+    const idempotent = options.idempotent === true;
+    signal?.throwIfAborted();
+    // Our own timer rather than AbortSignal.timeout: that one's timer is unref'd and its reason
+    // a DOMException we would have to recognise by name.
+    const deadline = timeoutMs === undefined ? undefined : deadlineSignal(timeoutMs);
+    const waitSignal =
+      signal && deadline ? AbortSignal.any([signal, deadline]) : (signal ?? deadline);
+    let release: () => void;
+    try {
+      release = await this.#limit.acquire(waitSignal);
+    } catch (error) {
+      throw this.#waitError(error, signal, timeoutMs, program, 'not-sent', idempotent);
+    }
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const live = await abortable(this.#connection(), waitSignal);
+        const opening = this.#execChannel(live, command, program);
+        try {
+          const opened = await abortable(opening, waitSignal).catch((error: unknown) => {
+            // Given up while the channel was opening: if it opens after all, end it at once.
+            opening.then(
+              ({ channel: late }) => {
+                sendSignal(late, 'TERM');
+                late.close();
+              },
+              () => {},
+            );
+            throw error;
+          });
+          this.#logger.debug('ssh exec', { program, generation: live.generation });
+          return new Running(opened, live, {
+            release,
+            program,
+            idempotent,
+            signal,
+            deadline,
+            timeoutMs,
+            errors: {
+              lost: (error) => this.#channelError(error, live, program, 'unknown', idempotent),
+              timeout: () =>
+                this.#waitError(deadline?.reason, undefined, timeoutMs, program, 'unknown', idempotent),
+            },
+          });
+        } catch (error) {
+          // A channel that failed to open on a connection that just died ran nothing: once, make
+          // a new connection and try again, as the caller would have to.
+          if (error instanceof NotSent && live.dead && attempt < 2) continue;
+          if (error instanceof NotSent) {
+            throw this.#channelError(error, live, program, 'not-sent', idempotent);
+          }
+          throw error;
+        }
+      }
+    } catch (error) {
+      release();
+      if (HvkitError.isInstance(error)) throw error;
+      throw this.#waitError(error, signal, timeoutMs, program, 'not-sent', idempotent);
+    }
+  }
+
+  #waitError(
+    error: unknown,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    program: string,
+    outcome: 'not-sent' | 'unknown',
+    idempotent: boolean,
+  ): unknown {
+    if (signal?.aborted) return signal.reason;
+    if (HvkitError.isInstance(error)) return error;
+    if (timeoutMs !== undefined && error instanceof DeadlinePassed) {
+      return new TimeoutError(
+        outcome === 'not-sent'
+          ? `SSH ${this.host}:${this.port}: \`${program}\` did not start within ${timeoutMs} ms; it did not run`
+          : `SSH ${this.host}:${this.port}: \`${program}\` did not finish within ${timeoutMs} ms; it was sent SIGTERM and may have run in part`,
+        timeoutMs,
+        {
+          provider: this.#options.provider,
+          retryable: outcome === 'not-sent' || idempotent,
+        },
+      );
+    }
+    return error;
+  }
+
+  #execChannel(live: Live, command: string, program: string): Promise<Opened> {
+    return new Promise((resolve, reject) => {
+      try {
+        live.client.exec(command, (error, channel) => {
+          if (!error) {
+            // Listen now, not after the promise settles: a quick command's exit-status often
+            // arrives in the same read as the exec reply and would be emitted to nobody.
+            const exit: ExitRecord = { exited: false, code: null, signal: null };
+            channel.on('exit', (code: number | null, signal?: string) => {
+              exit.exited = true;
+              exit.code = typeof code === 'number' ? code : null;
+              exit.signal = typeof signal === 'string' ? signal : null;
+            });
+            resolve({ channel, exit });
+            return;
+          }
+          // ssh2 says "Unable to exec" when the exec request got no success reply: refused by
+          // the server, or the connection dropped after the request went out (then it may run).
+          if (error.message === 'Unable to exec' && live.dead) {
+            reject(this.#channelError(error, live, program, 'unknown', false));
+          } else if (error.message === 'Unable to exec') {
+            reject(
+              new TransportError(
+                `SSH ${this.host}:${this.port}: the server refused to run \`${program}\`; it did not run`,
+                {
+                  provider: this.#options.provider,
+                  cause: error,
+                  retryable: false,
+                  details: { program, outcome: 'not-sent' },
+                },
+              ),
+            );
+          } else {
+            reject(new NotSent(error.message, { cause: error }));
+          }
+        });
+      } catch (error) {
+        // "Not connected": the client closed between our check and the call.
+        reject(new NotSent((error as Error).message, { cause: error }));
+      }
+    });
+  }
+}
+
+/** The reason a `timeoutMs` deadline aborts with. */
+class DeadlinePassed extends Error {}
+
+function deadlineSignal(timeoutMs: number): AbortSignal {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DeadlinePassed('deadline')), timeoutMs);
+  // Do not hold the process open for a deadline alone; the command's own I/O does that.
+  timer.unref();
+  return controller.signal;
+}
+
+/** Resolves when a readable stream has ended (or closed). */
+function readToEnd(stream: Readable): Promise<void> {
+  if (stream.readableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+  });
+}
+
+/** Races a promise against an abort signal (the promise keeps running; its result is dropped). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** What the exec channel reported about the command's end. */
+interface ExitRecord {
+  exited: boolean;
+  code: number | null;
+  signal: string | null;
+}
+
+interface Opened {
+  channel: ClientChannel;
+  exit: ExitRecord;
+}
+
+interface RunningSettings {
+  release: () => void;
+  program: string;
+  idempotent: boolean;
+  signal: AbortSignal | undefined;
+  deadline: AbortSignal | undefined;
+  timeoutMs: number | undefined;
+  errors: { lost: (error: Error) => TransportError; timeout: () => unknown };
+}
+
+/** One exec channel from open to close: exit status, kill, abort and timeout, slot release. */
+class Running {
+  readonly done: Promise<SshExitStatus>;
+  readonly channel: ClientChannel;
+  #stopped: 'killed' | 'aborted' | 'timeout' | 'overflow' | undefined;
+  #failure: unknown;
+
+  constructor(opened: Opened, live: Live, settings: RunningSettings) {
+    const { channel, exit } = opened;
+    this.channel = channel;
+    const onAbort = (): void => this.stop('TERM', 'aborted');
+    const onDeadline = (): void => this.stop('TERM', 'timeout');
+    settings.signal?.addEventListener('abort', onAbort, { once: true });
+    settings.deadline?.addEventListener('abort', onDeadline, { once: true });
+    this.done = new Promise<SshExitStatus>((resolve, reject) => {
+      // ssh2 emits the channel's own 'close' only after stdout was read to its end, which a
+      // spawn caller may never do; stderr is always drained (see the constructor's callers), so
+      // its 'close' marks the SSH channel's close, or the connection's loss, in every case.
+      channel.stderr.once('close', () => {
+        settings.release();
+        settings.signal?.removeEventListener('abort', onAbort);
+        settings.deadline?.removeEventListener('abort', onDeadline);
+        if (this.#stopped === 'aborted') {
+          reject(settings.signal?.reason);
+          return;
+        }
+        if (this.#stopped === 'timeout') {
+          reject(settings.errors.timeout());
+          return;
+        }
+        if (this.#failure !== undefined) {
+          reject(this.#failure);
+          return;
+        }
+        if (exit.exited || this.#stopped !== undefined) {
+          resolve({
+            code: exit.code,
+            signal: exit.signal,
+            killed: this.#stopped !== undefined,
+          });
+          return;
+        }
+        // Closed without an exit status and not by us: the connection (or the server side of
+        // the session) went away while the command ran.
+        reject(
+          settings.errors.lost(
+            new Error(live.dead ? 'connection closed' : 'channel closed without an exit status'),
+          ),
+        );
+      });
+    });
+    // A spawn caller reading only stdout sees the stream end on abort; `exit` carries the rest.
+    this.done.catch(() => {});
+    // ssh2 never emits 'error' on exec channels in normal use; a stray one must not crash us.
+    channel.on('error', (error: Error) => this.fail(error));
+  }
+
+  /** Feeding stdin failed: end the command and report this error. */
+  readonly fail = (error: unknown): void => {
+    if (this.#failure === undefined) this.#failure = error;
+    this.stop('TERM', 'killed');
+  };
+
+  /** Signals the remote process and closes the channel (idempotent). */
+  stop(signal: string, why: 'killed' | 'aborted' | 'timeout' | 'overflow'): void {
+    if (this.#stopped !== undefined) return;
+    this.#stopped = why;
+    sendSignal(this.channel, signal);
+    this.channel.close();
+  }
+}
+
+/**
+ * Sends an SSH `signal` request. ssh2's `channel.signal()` does nothing once our side of the
+ * channel has sent EOF (it checks `writable`), yet stdin is usually closed long before a command
+ * is stopped and OpenSSH still accepts the request then; so the request is sent on the protocol
+ * object directly while the channel is open in our direction.
+ */
+function sendSignal(channel: ClientChannel, signal: string): void {
+  const internal = channel as unknown as {
+    outgoing?: { state?: string; id?: number };
+    _client?: { _protocol?: { signal?: (id: number, name: string) => void } };
+  };
+  const state = internal.outgoing?.state;
+  const id = internal.outgoing?.id;
+  const protocol = internal._client?._protocol;
+  if ((state === 'open' || state === 'eof') && id !== undefined && protocol?.signal) {
+    protocol.signal(id, signal);
+  } else {
+    channel.signal(signal);
+  }
+}
+
+/** Writes `source` to the channel with backpressure, then sends EOF. */
+function feedStdin(
+  channel: ClientChannel,
+  source: StdinSource | undefined,
+  fail: (error: unknown) => void,
+): void {
+  if (source === undefined) {
+    channel.end();
+    return;
+  }
+  if (typeof source === 'string' || source instanceof Uint8Array) {
+    channel.end(typeof source === 'string' ? Buffer.from(source, 'utf8') : source);
+    return;
+  }
+  void (async () => {
+    for await (const chunk of source) {
+      if (!channel.writable) return;
+      if (!channel.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            channel.off('drain', done);
+            channel.off('close', done);
+            resolve();
+          };
+          channel.on('drain', done);
+          channel.on('close', done);
+        });
+      }
+    }
+    if (channel.writable) channel.end();
+  })().catch(fail);
+}
+
+/**
+ * Creates an SSH transport to one host. Nothing connects until the first call; settings are
+ * checked now.
+ *
+ * ```ts
+ * const ssh = createSshTransport({
+ *   host: 'kvm1.example.com', username: 'hvkit',
+ *   privateKey: await readFile('id_ed25519', 'utf8'),
+ *   hostKey: { fingerprint256: 'SHA256:…' },
+ * });
+ * const { code, stdout } = await ssh.exec(['virsh', '-c', 'qemu:///system', 'list', '--all']);
+ * ```
+ *
+ * @throws InvalidSpecError naming every bad field (no host key policy, no key or agent, a key
+ *   that does not parse or a wrong passphrase, a malformed fingerprint).
+ */
+export function createSshTransport(options: SshTransportOptions): SshConnection {
+  return new SshConnection(options);
+}
