@@ -228,7 +228,20 @@ export class SshConnection {
    * tests of reconnect paths). The next call reconnects.
    */
   dropConnection(): void {
-    this.#current?.client.destroy();
+    const live = this.#current;
+    if (!live) return;
+    this.#forget(live);
+    live.client.destroy();
+  }
+
+  /** Stops handing out `live` to new calls (it closed, or is being torn down). */
+  #forget(live: Live): void {
+    live.dead = true;
+    live.sftp = undefined;
+    if (this.#current === live) {
+      this.#current = undefined;
+      this.#live = undefined;
+    }
   }
 
   /**
@@ -406,6 +419,7 @@ export class SshConnection {
         ready = true;
         if (options.noDelay) client.setNoDelay(true);
         this.#connects++;
+        // One connect is in flight at a time (#connection), so #live is this connection's promise.
         this.#current = live;
         this.#logger.debug('ssh connected', {
           host: options.host,
@@ -430,15 +444,7 @@ export class SshConnection {
         }
       });
       client.on('close', () => {
-        live.dead = true;
-        live.sftp = undefined;
-        if (this.#current === live) this.#current = undefined;
-        if (this.#live && ready) {
-          // Only forget the promise if it is this connection's: a newer one may already be up.
-          void this.#live.then((current) => {
-            if (current === live) this.#live = undefined;
-          });
-        }
+        this.#forget(live);
         if (!ready) {
           reject(
             hostKeyError ??
@@ -624,7 +630,11 @@ export class SshConnection {
           });
         } catch (error) {
           // A channel that failed to open on a connection that just died ran nothing: once, make
-          // a new connection and try again, as the caller would have to.
+          // a new connection and try again, as the caller would have to. ("Not connected" comes
+          // before the socket's close event when the peer has just gone.)
+          if (error instanceof NotSent && /Not connected|No response/.test(error.message)) {
+            this.#forget(live);
+          }
           if (error instanceof NotSent && live.dead && attempt < 2) continue;
           if (error instanceof NotSent) {
             throw this.#channelError(error, live, program, 'not-sent', idempotent);
