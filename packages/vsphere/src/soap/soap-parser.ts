@@ -108,12 +108,11 @@ const NUMERIC_XSD = new Set([
 ]);
 
 function scalar(text: string, kind: 'number' | 'boolean' | 'string'): unknown {
-  if (kind === 'boolean') return text.trim() === 'true' || text.trim() === '1';
-  if (kind === 'number') {
-    const number = Number(text.trim());
-    return text.trim() === '' || Number.isNaN(number) ? text : number;
-  }
-  return text;
+  if (kind === 'string') return text;
+  const trimmed = text.trim();
+  if (kind === 'boolean') return trimmed === 'true' || trimmed === '1';
+  const number = Number(trimmed);
+  return trimmed === '' || Number.isNaN(number) ? text : number;
 }
 
 function xsdKind(local: string): 'number' | 'boolean' | 'string' {
@@ -631,6 +630,9 @@ class ResponseBuilder {
     return this.objectsEnd;
   }
 
+  /** Property names of the previous object, by position (see {@link readObjects}). */
+  private readonly names: string[] = [];
+
   /** Where the last element {@link readObjects} read ends (after `</objects>`). */
   private objectsEnd = 0;
 
@@ -639,6 +641,7 @@ class ResponseBuilder {
     const end = s.length;
     let obj: ManagedObjectReference | undefined;
     const properties: Record<string, unknown> = {};
+    let count = 0;
     let p = start;
     for (;;) {
       while (p < end && isSpace(s.charCodeAt(p))) p++;
@@ -646,7 +649,17 @@ class ResponseBuilder {
         p += 15;
         const nameEnd = s.indexOf('<', p);
         if (nameEnd === -1 || !s.startsWith('</name><val', nameEnd)) return undefined;
-        const name = leafText(s, p, nameEnd);
+        // Every object of a listing names the same paths in the same order: the previous
+        // object's string at this place, when it is the same text, instead of a new one.
+        const known = this.names[count];
+        let name: string;
+        if (known !== undefined && known.length === nameEnd - p && s.startsWith(known, p)) {
+          name = known;
+        } else {
+          name = leafText(s, p, nameEnd);
+          if (count < 64 && !name.includes('&')) this.names[count] = name;
+        }
+        count++;
         p = this.readVal(s, nameEnd + 11, end);
         if (p === -1 || !s.startsWith('</propSet>', p)) return undefined;
         p += 10;
