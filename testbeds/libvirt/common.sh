@@ -2,6 +2,9 @@
 # Sourced by install.sh, guest/build.sh, start.sh and stop.sh. Not executable on its own.
 # Every setting is an environment variable with a default; see ../README.md.
 
+# libvirtd, virtlogd, useradd, … live in sbin, which a CI shell may not have on PATH.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
+
 LVBED_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LVBED_STATE_DIR="${LIBVIRT_BED_STATE_DIR:-$LVBED_DIR/.state}"
 LVBED_PORT="${LIBVIRT_BED_PORT:-2222}"
