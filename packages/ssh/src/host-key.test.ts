@@ -64,7 +64,9 @@ describe('known_hosts', () => {
 
   it('skips comments, junk and unknown markers; keeps line numbers', () => {
     const entries = parseKnownHosts(
-      ['# comment', '', 'only-host', line('[kvm1.example.com]:2222', keyA), '@weird h k x'].join('\n'),
+      ['# comment', '', 'only-host', line('[kvm1.example.com]:2222', keyA), '@weird h k x'].join(
+        '\n',
+      ),
     );
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({ line: 4, keyType: 'ssh-ed25519', marker: undefined });

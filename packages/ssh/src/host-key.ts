@@ -251,7 +251,9 @@ export function checkKnownHostKey(
   return new TransportError(
     `SSH host key of ${where} has CHANGED: ${target.file} expects ${expected.join(' or ')} (line ${trusted
       .map((entry) => entry.line)
-      .join(', ')}), the server presented ${actual}. The host was reinstalled, its key rotated, or someone is in the middle; check the key out of band before editing known_hosts`,
+      .join(
+        ', ',
+      )}), the server presented ${actual}. The host was reinstalled, its key rotated, or someone is in the middle; check the key out of band before editing known_hosts`,
     {
       provider: target.provider,
       retryable: false,

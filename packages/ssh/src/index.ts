@@ -1,5 +1,5 @@
 export * from './host-key.js';
-export * from './sftp.js';
+export type { DownloadOptions, RemoteFileStat, SshSftp, UploadOptions } from './sftp.js';
 export * from './shell-quote.js';
 export * from './ssh-connection.js';
 export type { SshTransportOptions } from './ssh-options.js';

@@ -3,12 +3,7 @@
  * and download with a bounded number of requests in flight, so memory stays constant whatever
  * the file size, plus stat and unlink.
  */
-import {
-  type HvkitError,
-  NotFoundError,
-  ProviderApiError,
-  TransportError,
-} from '@hvkit/core';
+import { type HvkitError, NotFoundError, ProviderApiError, TransportError } from '@hvkit/core';
 import type ssh2 from 'ssh2';
 
 type SFTPWrapper = ssh2.SFTPWrapper;
@@ -69,26 +64,69 @@ const SFTP_STATUS: Record<number, string> = {
   8: 'SSH_FX_OP_UNSUPPORTED',
 };
 
+/**
+ * SFTP on an SSH transport: get it from `connection.sftp()`. Every call shares the connection's
+ * one SFTP session (SFTP multiplexes requests), re-opened after a reconnect.
+ */
+export interface SshSftp {
+  /**
+   * Reads a remote path's size, mode and modification time.
+   *
+   * @throws NotFoundError when it does not exist; ProviderApiError for other SFTP failures
+   *   (permission denied…); TransportError when the connection fails (retryable: a read).
+   */
+  stat(path: string): Promise<RemoteFileStat>;
+  /**
+   * Removes a remote file.
+   *
+   * @throws NotFoundError when it does not exist; ProviderApiError, TransportError as `stat`
+   *   (not retryable when the connection was lost: it may have been removed).
+   */
+  unlink(path: string): Promise<void>;
+  /**
+   * Writes a byte stream to a remote file with constant memory: writes are pipelined up to
+   * `maxInFlightBytes` unacknowledged bytes and the source is read only as fast as the server
+   * acknowledges.
+   *
+   * @returns The bytes written.
+   * @throws NotFoundError when the directory does not exist; ProviderApiError for other SFTP
+   *   failures; TransportError when the connection fails (not retryable: the file is partly
+   *   written — resume with `offset` from `stat().size`); the signal's reason when aborted;
+   *   whatever the source throws.
+   */
+  upload(
+    path: string,
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    options?: UploadOptions,
+  ): Promise<{ bytes: number }>;
+  /**
+   * Reads a remote file as a byte stream from `offset`, with up to `maxInFlight` read requests
+   * pipelined; memory stays at `chunkBytes × maxInFlight` whatever the size. Breaking out of the
+   * loop closes the remote file.
+   *
+   * @throws (while iterating) NotFoundError when the file does not exist; ProviderApiError for
+   *   other SFTP failures; TransportError when the connection fails (retryable: resume at the
+   *   offset reached); the signal's reason when aborted.
+   */
+  download(path: string, options?: DownloadOptions): AsyncGenerator<Uint8Array>;
+}
+
 interface SftpTarget {
   host: string;
   port: number;
   provider: string | undefined;
 }
 
-/** How {@link SshSftp} reaches its session; built by `SshConnection.sftp()`. */
-export interface SftpSessionSource {
+/** How {@link SftpHelpers} reaches its session; built by `SshConnection.sftp()`. */
+interface SftpSessionSource {
   session: () => Promise<SFTPWrapper>;
   target: SftpTarget;
 }
 
-/**
- * SFTP on an {@link SshConnection}: get it from `connection.sftp()`. Every call shares the
- * connection's one SFTP session (SFTP multiplexes requests), re-opened after a reconnect.
- */
-export class SshSftp {
+/** The {@link SshSftp} implementation (internal: built by `SshConnection.sftp()`). */
+export class SftpHelpers implements SshSftp {
   readonly #source: SftpSessionSource;
 
-  /** @internal Built by `SshConnection.sftp()`. */
   constructor(source: SftpSessionSource) {
     this.#source = source;
   }
@@ -279,11 +317,18 @@ export class SshSftp {
 
   #close(sftp: SFTPWrapper, handle: Buffer, path: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      sftp.close(handle, (error) => (error ? reject(this.#error(error, 'close', path, false)) : resolve()));
+      sftp.close(handle, (error) =>
+        error ? reject(this.#error(error, 'close', path, false)) : resolve(),
+      );
     });
   }
 
-  #error(error: Error & { code?: unknown }, operation: string, path: string, safe: boolean): HvkitError {
+  #error(
+    error: Error & { code?: unknown },
+    operation: string,
+    path: string,
+    safe: boolean,
+  ): HvkitError {
     const { host, port, provider } = this.#source.target;
     const status = typeof error.code === 'number' ? SFTP_STATUS[error.code] : undefined;
     if (error.code === 2) {

@@ -1,6 +1,6 @@
+import { InvalidSpecError } from '@hvkit/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InvalidSpecError } from '@hvkit/core';
 import { quoteShellArgument, shellCommand } from './shell-quote.js';
 
 // The real-shell proof is test/quoting.property.test.ts (over SSH); these pin the form.
@@ -42,7 +42,7 @@ describe('quoteShellArgument', () => {
     expect(() => shellCommand([])).toThrow(/argv/);
   });
 
-  it('always yields one word: safe characters bare, else single-quoted with only \'\\\'\' inside', () => {
+  it("always yields one word: safe characters bare, else single-quoted with only '\\'' inside", () => {
     fc.assert(
       fc.property(
         fc.string({ unit: 'binary' }).filter((value) => !value.includes('\0')),

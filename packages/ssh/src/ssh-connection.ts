@@ -25,9 +25,13 @@ import {
   parseKnownHosts,
   preferredHostKeyAlgorithms,
 } from './host-key.js';
-import { SshSftp } from './sftp.js';
+import { SftpHelpers, type SshSftp } from './sftp.js';
 import { shellCommand } from './shell-quote.js';
-import { type ResolvedSshOptions, resolveSshOptions, type SshTransportOptions } from './ssh-options.js';
+import {
+  type ResolvedSshOptions,
+  resolveSshOptions,
+  type SshTransportOptions,
+} from './ssh-options.js';
 
 type Client = ssh2.Client;
 type ClientChannel = ssh2.ClientChannel;
@@ -339,7 +343,7 @@ export class SshConnection {
    * reconnect; it does not count against `maxChannels`).
    */
   sftp(): SshSftp {
-    return new SshSftp({
+    return new SftpHelpers({
       session: () => this.#sftpSession(),
       target: { host: this.host, port: this.port, provider: this.#options.provider },
     });
@@ -478,7 +482,9 @@ export class SshConnection {
           ...(serverHostKey && serverHostKey.length > 0
             ? {
                 algorithms: {
-                  serverHostKey: { prepend: serverHostKey } as unknown as ssh2.ServerHostKeyAlgorithm[],
+                  serverHostKey: {
+                    prepend: serverHostKey,
+                  } as unknown as ssh2.ServerHostKeyAlgorithm[],
                 },
               }
             : {}),
@@ -491,7 +497,10 @@ export class SshConnection {
     });
   }
 
-  #connectError(error: Error & { level?: string }, hostKeyError: HvkitError | undefined): HvkitError {
+  #connectError(
+    error: Error & { level?: string },
+    hostKeyError: HvkitError | undefined,
+  ): HvkitError {
     if (hostKeyError) return hostKeyError;
     const { host, port, provider, username } = this.#options;
     if (error.level === 'client-authentication') {
@@ -513,12 +522,15 @@ export class SshConnection {
     }
     if (error.level === 'handshake' || error.level === 'protocol') {
       // No common algorithm, a malformed packet: trying again changes nothing.
-      return new TransportError(`SSH ${host}:${port}: handshake failed (${error.message}); nothing was run`, {
-        provider,
-        cause: error,
-        retryable: false,
-        details: { host, port, outcome: 'not-sent' },
-      });
+      return new TransportError(
+        `SSH ${host}:${port}: handshake failed (${error.message}); nothing was run`,
+        {
+          provider,
+          cause: error,
+          retryable: false,
+          details: { host, port, outcome: 'not-sent' },
+        },
+      );
     }
     const classified = transportErrorFrom(error, {
       where: `SSH connect to ${host}:${port}`,
@@ -625,7 +637,14 @@ export class SshConnection {
             errors: {
               lost: (error) => this.#channelError(error, live, program, 'unknown', idempotent),
               timeout: () =>
-                this.#waitError(deadline?.reason, undefined, timeoutMs, program, 'unknown', idempotent),
+                this.#waitError(
+                  deadline?.reason,
+                  undefined,
+                  timeoutMs,
+                  program,
+                  'unknown',
+                  idempotent,
+                ),
             },
           });
         } catch (error) {

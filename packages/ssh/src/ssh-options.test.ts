@@ -46,7 +46,8 @@ describe('SSH options', () => {
   });
 
   it('refuses a private key that does not parse, without echoing it', () => {
-    const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----';
+    const key =
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----';
     try {
       createSshTransport({ ...base, agent: undefined, privateKey: key });
       expect.unreachable();

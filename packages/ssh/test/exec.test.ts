@@ -9,7 +9,10 @@ import { type SshdBed, startSshdBed } from './sshd-bed.js';
 
 const bed = await startSshdBed();
 
-function connect(target: SshdBed, extra: Partial<Parameters<typeof createSshTransport>[0]> = {}): SshConnection {
+function connect(
+  target: SshdBed,
+  extra: Partial<Parameters<typeof createSshTransport>[0]> = {},
+): SshConnection {
   return createSshTransport({
     host: target.host,
     port: target.port,
@@ -66,7 +69,13 @@ describe.skipIf(!bed)('exec and spawn over a real sshd', () => {
       // Each command records its own start and end so overlap is measured on the server.
       const results = await Promise.all(
         Array.from({ length: 9 }, (_, index) =>
-          capped.exec(['sh', '-c', 'date +%s%N; sleep 0.3; date +%s%N; echo "$1"', 'sh', String(index)]),
+          capped.exec([
+            'sh',
+            '-c',
+            'date +%s%N; sleep 0.3; date +%s%N; echo "$1"',
+            'sh',
+            String(index),
+          ]),
         ),
       );
       clearInterval(sampler);
@@ -74,7 +83,10 @@ describe.skipIf(!bed)('exec and spawn over a real sshd', () => {
       expect(results.map((result) => result.stdout.toString().split('\n')[2])).toEqual(
         Array.from({ length: 9 }, (_, index) => String(index)),
       );
-      const spans = results.map((result) => result.stdout.toString().split('\n').slice(0, 2).map(Number) as [number, number]);
+      const spans = results.map(
+        (result) =>
+          result.stdout.toString().split('\n').slice(0, 2).map(Number) as [number, number],
+      );
       // Highest number of server-side overlaps at any start instant: the cap, exactly.
       const overlap = Math.max(
         ...spans.map(([start]) => spans.filter(([from, to]) => from <= start && start < to).length),
@@ -109,8 +121,9 @@ describe.skipIf(!bed)('exec and spawn over a real sshd', () => {
       );
       // The figure the test bed notes give is ~2.7 vs ~44.5 ms on this machine; a loaded machine
       // moves both, so assert only what Nagle + delayed ACK must cause.
-      expect(withNoDelay).toBeLessThan(withoutNoDelay);
-      expect(withNoDelay).toBeLessThan(25);
+      // One delayed-ACK stall is ~40 ms: below that, no call stalled on average.
+      expect(withNoDelay).toBeLessThan(40);
+      expect(withNoDelay * 3).toBeLessThan(withoutNoDelay);
     } finally {
       await slow.close();
     }
@@ -156,7 +169,8 @@ describe.skipIf(!bed)('exec and spawn over a real sshd', () => {
 
     const piped = await ssh.spawn(['sha256sum'], { stdin: 'pipe' });
     for (let index = 0; index < 64; index++) {
-      if (!piped.stdin.write(chunk)) await new Promise((resolve) => piped.stdin.once('drain', resolve));
+      if (!piped.stdin.write(chunk))
+        await new Promise((resolve) => piped.stdin.once('drain', resolve));
     }
     piped.stdin.end();
     let output = '';
@@ -168,7 +182,9 @@ describe.skipIf(!bed)('exec and spawn over a real sshd', () => {
   it('aborts a long sleep: rejects with the reason and leaves no remote process', async () => {
     const marker = `hvkit-abort-${process.pid}-${Date.now()}`;
     const controller = new AbortController();
-    const running = ssh.exec(['bash', '-c', `exec -a ${marker} sleep 600`], { signal: controller.signal });
+    const running = ssh.exec(['bash', '-c', `exec -a ${marker} sleep 600`], {
+      signal: controller.signal,
+    });
     await sleep(300);
     // The login shell (its command line holds the marker too) and the renamed sleep.
     expect((await remotePids(ssh, marker)).length).toBeGreaterThanOrEqual(1);
@@ -204,7 +220,8 @@ describe.skipIf(!bed)('exec and spawn over a real sshd', () => {
     });
     const lines: string[] = [];
     setTimeout(() => controller.abort(), 400);
-    for await (const chunk of child.stdout) lines.push(...chunk.toString().split('\n').filter(Boolean));
+    for await (const chunk of child.stdout)
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
     expect(lines.length).toBeGreaterThan(2);
     expect(lines.every((line) => line === 'event')).toBe(true);
     await expect(child.exit).rejects.toMatchObject({ name: 'AbortError' });
@@ -224,7 +241,9 @@ describe.skipIf(!bed)('exec and spawn over a real sshd', () => {
   });
 
   it('timeoutMs ends the command with a TimeoutError whose retryable follows idempotent', async () => {
-    const error = await ssh.exec(['sleep', '30'], { timeoutMs: 300 }).catch((caught: unknown) => caught);
+    const error = await ssh
+      .exec(['sleep', '30'], { timeoutMs: 300 })
+      .catch((caught: unknown) => caught);
     expect(HvkitError.hasCode(error, 'TIMEOUT')).toBe(true);
     expect((error as HvkitError).retryable).toBe(false);
     const read = await ssh

@@ -28,7 +28,8 @@ async function failure(promise: Promise<unknown>): Promise<HvkitError> {
     () => undefined,
     (caught: unknown) => caught,
   );
-  if (!HvkitError.isInstance(error)) throw new Error(`expected an hvkit error, got ${String(error)}`);
+  if (!HvkitError.isInstance(error))
+    throw new Error(`expected an hvkit error, got ${String(error)}`);
   return error;
 }
 
@@ -89,7 +90,9 @@ describe.skipIf(!bed)('host keys and credentials against a real sshd', () => {
   });
 
   it('connects with a known_hosts file, plain and hashed by ssh-keygen -H', async () => {
-    const plain = createSshTransport(options(target, { hostKey: { knownHosts: target.knownHostsPath } }));
+    const plain = createSshTransport(
+      options(target, { hostKey: { knownHosts: target.knownHostsPath } }),
+    );
     try {
       expect((await plain.exec(['echo', 'plain'])).stdout.toString()).toBe('plain\n');
     } finally {
@@ -184,7 +187,15 @@ describe.skipIf(!bed)('host keys and credentials against a real sshd', () => {
 
   it('never shows the private key or passphrase in logs, errors, JSON or inspect', async () => {
     const encryptedPath = join(target.dir, 'id_encrypted');
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'correct horse battery', '-f', encryptedPath]);
+    execFileSync('ssh-keygen', [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      'correct horse battery',
+      '-f',
+      encryptedPath,
+    ]);
     const encrypted = readFileSync(encryptedPath, 'utf8');
     const logger = recordingLogger();
     const secretOptions = options(target, {

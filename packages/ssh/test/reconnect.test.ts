@@ -14,7 +14,8 @@ async function failure(promise: Promise<unknown>): Promise<HvkitError> {
     () => undefined,
     (caught: unknown) => caught,
   );
-  if (!HvkitError.isInstance(error)) throw new Error(`expected an hvkit error, got ${String(error)}`);
+  if (!HvkitError.isInstance(error))
+    throw new Error(`expected an hvkit error, got ${String(error)}`);
   return error;
 }
 
@@ -96,7 +97,7 @@ describe.skipIf(!bed)('dropped connections against a real sshd', () => {
 
   it('many concurrent calls across a drop: each either succeeds or fails honestly', async () => {
     const calls = Array.from({ length: 12 }, (_, index) =>
-      ssh.exec(['sh', '-c', `sleep 0.${index % 5 + 1}; echo ${index}`]).then(
+      ssh.exec(['sh', '-c', `sleep 0.${(index % 5) + 1}; echo ${index}`]).then(
         (result) => ({ ok: true as const, result }),
         (error: unknown) => ({ ok: false as const, error }),
       ),

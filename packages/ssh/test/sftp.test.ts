@@ -13,7 +13,11 @@ const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).d
 async function* chunks(data: Buffer, size: number): AsyncGenerator<Uint8Array> {
   for (let offset = 0; offset < data.length; offset += size) {
     // A view, not a copy, and not a Buffer: the helper must take plain Uint8Arrays.
-    yield new Uint8Array(data.buffer, data.byteOffset + offset, Math.min(size, data.length - offset));
+    yield new Uint8Array(
+      data.buffer,
+      data.byteOffset + offset,
+      Math.min(size, data.length - offset),
+    );
   }
 }
 
@@ -73,7 +77,9 @@ describe.skipIf(!bed)('SFTP against a real sshd', () => {
     const offset = 3 * 1024 * 1024 + 12_345;
     const tail = await collect(sftp.download(path, { offset }));
     expect(sha256(tail)).toBe(sha256(expected.subarray(offset)));
-    const middle = await collect(sftp.download(path, { offset: 1000, length: 70_000, chunkBytes: 4096 }));
+    const middle = await collect(
+      sftp.download(path, { offset: 1000, length: 70_000, chunkBytes: 4096 }),
+    );
     expect(middle.equals(expected.subarray(1000, 71_000))).toBe(true);
   });
 
@@ -103,7 +109,9 @@ describe.skipIf(!bed)('SFTP against a real sshd', () => {
   it('missing files and directories are NotFoundError; permission denied is a ProviderApiError', async () => {
     const unlinkError = await sftp.unlink(`${base}-never`).catch((caught: unknown) => caught);
     expect(HvkitError.hasCode(unlinkError, 'NOT_FOUND')).toBe(true);
-    const downloadError = await collect(sftp.download(`${base}-never`)).catch((caught: unknown) => caught);
+    const downloadError = await collect(sftp.download(`${base}-never`)).catch(
+      (caught: unknown) => caught,
+    );
     expect(HvkitError.hasCode(downloadError, 'NOT_FOUND')).toBe(true);
     const uploadError = await sftp
       .upload(`${base}-no-such-dir/file`, chunks(Buffer.from('x'), 1))

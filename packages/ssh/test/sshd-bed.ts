@@ -7,7 +7,15 @@
 // Under CI=true a missing or unstartable sshd fails the run; elsewhere the tests skip loudly
 // (the house pattern of packages/vsphere/test/vcsim.ts requireVcsim).
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,15 +69,12 @@ function ensureSshd(): string | undefined {
   // Debian's package; the lock timeout waits for another worker's apt run instead of failing.
   const result = spawnSync(
     'apt-get',
-    [
-      '-o',
-      'DPkg::Lock::Timeout=900',
-      'install',
-      '-y',
-      '--no-install-recommends',
-      'openssh-server',
-    ],
-    { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, encoding: 'utf8', timeout: 15 * 60_000 },
+    ['-o', 'DPkg::Lock::Timeout=900', 'install', '-y', '--no-install-recommends', 'openssh-server'],
+    {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      encoding: 'utf8',
+      timeout: 15 * 60_000,
+    },
   );
   if (result.status !== 0 || !existsSync(SSHD))
     return `apt-get install openssh-server failed: ${(result.stderr ?? '').slice(-500)}`;
@@ -178,7 +183,9 @@ export async function startSshdBed(): Promise<SshdBed | null> {
   const problem = ensureSshd() ?? ensureUser();
   if (problem) {
     if (isCi()) throw new Error(`CI=true but no sshd for the ssh tests: ${problem}`);
-    console.warn(`\n*** sshd unavailable: SKIPPING the @hvkit/ssh integration tests (${problem})\n`);
+    console.warn(
+      `\n*** sshd unavailable: SKIPPING the @hvkit/ssh integration tests (${problem})\n`,
+    );
     return null;
   }
   const dir = mkdtempSync(join(tmpdir(), 'hvkit-sshd-'));
@@ -190,7 +197,9 @@ export async function startSshdBed(): Promise<SshdBed | null> {
   const clientKeyPath = join(dir, 'id_ed25519');
   keygen(hostKeyPath, 'hvkit-test-host');
   keygen(clientKeyPath, 'hvkit-test-client');
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${clientKeyPath}.pub`), { mode: 0o644 });
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${clientKeyPath}.pub`), {
+    mode: 0o644,
+  });
   const port = await freePort();
   const configPath = join(dir, 'sshd_config');
   writeFileSync(
@@ -223,7 +232,11 @@ export async function startSshdBed(): Promise<SshdBed | null> {
   const knownHostsPath = join(dir, 'known_hosts');
   const state = { hostKeyLine: '', fingerprint: '' };
   const writeTrust = (): void => {
-    state.hostKeyLine = readFileSync(`${hostKeyPath}.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    state.hostKeyLine = readFileSync(`${hostKeyPath}.pub`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .slice(0, 2)
+      .join(' ');
     state.fingerprint = sshKeygenFingerprint(`${hostKeyPath}.pub`);
     writeFileSync(knownHostsPath, `[127.0.0.1]:${port} ${state.hostKeyLine}\n`);
   };
