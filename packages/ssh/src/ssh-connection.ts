@@ -174,6 +174,8 @@ export class SshConnection {
   #connects = 0;
   #closed = false;
   #warnedInsecure = false;
+  /** Commands running now, so close() can stop them instead of orphaning them. */
+  readonly #running = new Set<Running>();
 
   /** @throws InvalidSpecError for bad settings (see {@link resolveSshOptions}). */
   constructor(options: SshTransportOptions) {
@@ -213,13 +215,30 @@ export class SshConnection {
   }
 
   /**
-   * Closes the connection. Commands in flight end as on a lost connection; later calls reject
-   * with a non-retryable TransportError.
+   * Closes the connection. Commands still running are sent SIGTERM first (closing alone would
+   * leave them running until their next write) and end as killed; later calls reject with a
+   * non-retryable TransportError.
    */
   async close(): Promise<void> {
     this.#closed = true;
-    const live = this.#current;
+    const stopping = [...this.#running].map((run) => {
+      run.stop('TERM', 'killed');
+      return run.done.catch(() => undefined);
+    });
+    // The server acknowledges each channel's close within a round trip; do not wait forever on
+    // a dead peer.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(stopping),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      }),
+    ]);
+    clearTimeout(timer);
+    const pending = this.#live;
     this.#live = undefined;
+    // A connect still under way finishes first (its ready handler sees #closed and ends it).
+    const live = this.#current ?? (await pending?.catch(() => undefined));
     if (!live || live.dead) return;
     await new Promise<void>((resolve) => {
       live.client.once('close', () => resolve());
@@ -352,15 +371,7 @@ export class SshConnection {
   // --- connection -------------------------------------------------------------------------
 
   #connection(): Promise<Live> {
-    if (this.#closed) {
-      return Promise.reject(
-        new TransportError(`SSH ${this.host}:${this.port}: the transport was closed`, {
-          provider: this.#options.provider,
-          retryable: false,
-          details: { host: this.host, port: this.port, outcome: 'not-sent' },
-        }),
-      );
-    }
+    if (this.#closed) return Promise.reject(this.#closedError());
     if (this.#live) return this.#live;
     const promise = this.#open();
     this.#live = promise;
@@ -368,6 +379,14 @@ export class SshConnection {
       if (this.#live === promise) this.#live = undefined;
     });
     return promise;
+  }
+
+  #closedError(): TransportError {
+    return new TransportError(`SSH ${this.host}:${this.port}: the transport was closed`, {
+      provider: this.#options.provider,
+      retryable: false,
+      details: { host: this.host, port: this.port, outcome: 'not-sent' },
+    });
   }
 
   #open(): Promise<Live> {
@@ -421,6 +440,12 @@ export class SshConnection {
       const started = Date.now();
       client.on('ready', () => {
         ready = true;
+        if (this.#closed) {
+          // close() was called while connecting: hand this connection to nobody.
+          client.end();
+          reject(this.#closedError());
+          return;
+        }
         if (options.noDelay) client.setNoDelay(true);
         this.#connects++;
         // One connect is in flight at a time (#connection), so #live is this connection's promise.
@@ -599,15 +624,17 @@ export class SshConnection {
     const { signal, timeoutMs } = options;
     const idempotent = options.idempotent === true;
     signal?.throwIfAborted();
-    // Our own timer rather than AbortSignal.timeout: that one's timer is unref'd and its reason
-    // a DOMException we would have to recognise by name.
-    const deadline = timeoutMs === undefined ? undefined : deadlineSignal(timeoutMs);
+    // Our own timer rather than AbortSignal.timeout: it is cleared when the command ends, and
+    // its reason is a class of ours rather than a DOMException recognised by name.
+    const timer = timeoutMs === undefined ? undefined : deadlineTimer(timeoutMs);
+    const deadline = timer?.signal;
     const waitSignal =
       signal && deadline ? AbortSignal.any([signal, deadline]) : (signal ?? deadline);
     let release: () => void;
     try {
       release = await this.#limit.acquire(waitSignal);
     } catch (error) {
+      timer?.cancel();
       throw this.#waitError(error, signal, timeoutMs, program, 'not-sent', idempotent);
     }
     try {
@@ -624,11 +651,20 @@ export class SshConnection {
               },
               () => {},
             );
+            // The exec request may already be out: the command may have started (and is now
+            // being stopped), so a deadline here is an unknown outcome, not "did not run".
+            if (waitSignal?.aborted && error === waitSignal.reason) {
+              throw this.#waitError(error, signal, timeoutMs, program, 'unknown', idempotent);
+            }
             throw error;
           });
           this.#logger.debug('ssh exec', { program, generation: live.generation });
-          return new Running(opened, live, {
-            release,
+          const running: Running = new Running(opened, live, {
+            release: () => {
+              timer?.cancel();
+              this.#running.delete(running);
+              release();
+            },
             program,
             idempotent,
             signal,
@@ -647,6 +683,8 @@ export class SshConnection {
                 ),
             },
           });
+          this.#running.add(running);
+          return running;
         } catch (error) {
           // A channel that failed to open on a connection that just died ran nothing: once, make
           // a new connection and try again, as the caller would have to. ("Not connected" comes
@@ -662,6 +700,7 @@ export class SshConnection {
         }
       }
     } catch (error) {
+      timer?.cancel();
       release();
       if (HvkitError.isInstance(error)) throw error;
       throw this.#waitError(error, signal, timeoutMs, program, 'not-sent', idempotent);
@@ -740,12 +779,10 @@ export class SshConnection {
 /** The reason a `timeoutMs` deadline aborts with. */
 class DeadlinePassed extends Error {}
 
-function deadlineSignal(timeoutMs: number): AbortSignal {
+function deadlineTimer(timeoutMs: number): { signal: AbortSignal; cancel: () => void } {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new DeadlinePassed('deadline')), timeoutMs);
-  // Do not hold the process open for a deadline alone; the command's own I/O does that.
-  timer.unref();
-  return controller.signal;
+  return { signal: controller.signal, cancel: () => clearTimeout(timer) };
 }
 
 /** Resolves when a readable stream has ended (or closed). */

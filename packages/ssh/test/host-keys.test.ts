@@ -1,9 +1,10 @@
 // Trust and credentials against a real sshd: pinned fingerprint, known_hosts (plain and hashed by
 // OpenSSH's own ssh-keygen -H), a changed host key, a wrong client key, the insecure warning,
 // and secrets kept out of logs, errors and inspection.
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import { HvkitError, type Logger } from '@hvkit/core';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -165,6 +166,27 @@ describe.skipIf(!bed)('host keys and credentials against a real sshd', () => {
     expect(error.code).toBe('AUTHENTICATION');
     expect(error.retryable).toBe(false);
     expect(error.message).toContain(target.username);
+  });
+
+  it('authenticates through an ssh-agent (agent: socket path) with no key given', async () => {
+    const socket = join(target.dir, 'agent.sock');
+    // -D: the agent stays our child, so it is stopped by its pid.
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    try {
+      for (let attempt = 0; attempt < 100 && !existsSync(socket); attempt++) await sleep(20);
+      execFileSync('ssh-add', ['-q', target.privateKeyPath], {
+        env: { ...process.env, SSH_AUTH_SOCK: socket },
+        stdio: 'ignore',
+      });
+      const ssh = createSshTransport({ ...options(target), privateKey: undefined, agent: socket });
+      try {
+        expect((await ssh.exec(['id', '-un'])).stdout.toString().trim()).toBe(target.username);
+      } finally {
+        await ssh.close();
+      }
+    } finally {
+      agent.kill('SIGTERM');
+    }
   });
 
   it('insecure: connects, warns once per transport, and needs to be explicit', async () => {
