@@ -891,6 +891,10 @@ class Running {
     this.done.catch(() => {});
     // ssh2 never emits 'error' on exec channels in normal use; a stray one must not crash us.
     channel.on('error', (error: Error) => this.fail(error));
+    // Aborted in the moment between the channel opening and this constructor: the listeners
+    // above will never fire for it.
+    if (settings.signal?.aborted) onAbort();
+    else if (settings.deadline?.aborted) onDeadline();
   }
 
   /** Feeding stdin failed: end the command and report this error. */

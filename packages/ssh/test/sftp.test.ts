@@ -48,6 +48,7 @@ describe.skipIf(!bed)('SFTP against a real sshd', () => {
     const data = randomBytes(8 * 1024 * 1024);
     const path = `${base}-up`;
     const progress: number[] = [];
+    await sftp.stat('/'); // connection and SFTP session up before timing
     const started = performance.now();
     const { bytes } = await sftp.upload(path, chunks(data, 100_000), {
       onProgress: (written) => progress.push(written),
@@ -81,6 +82,25 @@ describe.skipIf(!bed)('SFTP against a real sshd', () => {
       sftp.download(path, { offset: 1000, length: 70_000, chunkBytes: 4096 }),
     );
     expect(middle.equals(expected.subarray(1000, 71_000))).toBe(true);
+  });
+
+  it('uploads from a source that reuses one buffer, in odd and oversized chunks', async () => {
+    const path = `${base}-reuse`;
+    const buffer = Buffer.alloc(700_001);
+    const hash = createHash('sha256');
+    async function* reusing(): AsyncGenerator<Uint8Array> {
+      for (let index = 0; index < 12; index++) {
+        // The same memory, overwritten after every yield, in sizes around the request limit.
+        const size = [1, 4093, 700_001, 253_952, 253_953, 65_536][index % 6] ?? 1;
+        buffer.fill(index + 1, 0, size);
+        hash.update(buffer.subarray(0, size));
+        yield buffer.subarray(0, size);
+      }
+    }
+    const { bytes } = await sftp.upload(path, reusing());
+    const remote = await ssh.exec(['sha256sum', path]);
+    expect(remote.stdout.toString().split(' ')[0]).toBe(hash.digest('hex'));
+    expect((await sftp.stat(path)).size).toBe(bytes);
   });
 
   it('resumes an upload at an offset without truncating', async () => {
