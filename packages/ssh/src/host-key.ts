@@ -73,6 +73,7 @@ export function sshFingerprintsEqual(expected: string, actual: string): boolean 
 export interface KnownHostsEntry {
   /** 1-based line number, for messages. */
   line: number;
+  /** `@revoked` or `@cert-authority` before the host field, if any. */
   marker: 'revoked' | 'cert-authority' | undefined;
   /** The host field as written: comma-separated patterns, or one hashed `|1|salt|hash`. */
   hosts: string;
@@ -166,6 +167,7 @@ export function preferredHostKeyAlgorithms(entries: readonly KnownHostsEntry[]):
 export interface HostKeyTarget {
   host: string;
   port: number;
+  /** Put on the error's `provider` field. */
   provider?: string | undefined;
 }
 

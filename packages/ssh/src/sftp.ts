@@ -16,7 +16,9 @@ export interface RemoteFileStat {
   mode: number;
   /** Modification time, milliseconds since the epoch (whole seconds on the wire). */
   mtimeMs: number;
+  /** A regular file. */
   isFile: boolean;
+  /** A directory. */
   isDirectory: boolean;
 }
 

@@ -99,7 +99,9 @@ export interface SshExitStatus {
 
 /** The whole result of {@link SshConnection.exec}. A non-zero exit code is not an error. */
 export interface ExecResult extends SshExitStatus {
+  /** Everything the command wrote to stdout, as bytes (`.toString()` for UTF-8 text). */
   stdout: Buffer;
+  /** Everything the command wrote to stderr, as bytes. */
   stderr: Buffer;
 }
 
@@ -162,8 +164,11 @@ class NotSent extends Error {}
  * Credentials live in private fields: `util.inspect`, `JSON.stringify` and errors never show them.
  */
 export class SshConnection {
+  /** The SSH server's host name or address, as given. */
   readonly host: string;
+  /** The SSH server's TCP port. */
   readonly port: number;
+  /** The user logged in as. */
   readonly username: string;
   readonly #options: ResolvedSshOptions;
   readonly #logger: Logger;
