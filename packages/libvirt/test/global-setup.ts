@@ -1,0 +1,104 @@
+// vitest globalSetup of the libvirt project: finds or starts the shared libvirt bed once per run
+// and hands its readiness file to the tests through `provide('libvirt', …)` (tests read it with
+// requireLibvirtBed() from libvirt-bed.ts).
+//
+// - HVKIT_LIBVIRT_READY names an existing readiness file (scripts/test-all.sh started the bed):
+//   use it; whoever started it stops it.
+// - Otherwise run testbeds/libvirt/start.sh, which is idempotent: it reuses a running bed or
+//   starts the missing parts, and prints the readiness file's path.
+// - The bed cannot start: with CI=true throw, which fails the run; on a developer machine warn
+//   loudly and provide null, so the bed tests skip.
+//
+// The bed is never stopped here: start.sh cannot say whether this run started it (it reuses
+// whatever runs, part by part), and other test runs and workers share it. test-all.sh and CI stop
+// it with testbeds/libvirt/stop.sh.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+import { isCi, type LibvirtReady, readLibvirtReady } from './libvirt-bed.js';
+
+const BED_DIR = fileURLToPath(new URL('../../../testbeds/libvirt/', import.meta.url));
+
+// A fresh machine installs about 50 Debian packages and builds the guest (tens of seconds
+// measured); this only bounds a hang (apt lock, stuck mirror).
+const START_TIMEOUT_MS = 15 * 60_000;
+
+interface ScriptResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs start.sh, mirroring its stderr (install and start progress) to ours. */
+function runStart(timeoutMs: number): Promise<ScriptResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('bash', [resolve(BED_DIR, 'start.sh')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+      killSignal: 'SIGTERM',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      process.stderr.write(chunk);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+function tail(text: string, lines: number): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+async function startBed(): Promise<LibvirtReady> {
+  const result = await runStart(START_TIMEOUT_MS);
+  const file = result.stdout.trim().split('\n').pop() ?? '';
+  if (result.code !== 0 || !isAbsolute(file) || !existsSync(file)) {
+    throw new Error(
+      `testbeds/libvirt/start.sh failed (exit ${result.code ?? 'killed after timeout'}):\n${tail(result.stderr, 30)}`,
+    );
+  }
+  return readLibvirtReady(file);
+}
+
+/** Provides the shared libvirt bed to the libvirt project. */
+export default async function setup(project: TestProject): Promise<void> {
+  const given = process.env.HVKIT_LIBVIRT_READY;
+  if (given && existsSync(given)) {
+    project.provide('libvirt', readLibvirtReady(given));
+    return;
+  }
+  if (given) {
+    console.warn(`libvirt: HVKIT_LIBVIRT_READY=${given} does not exist; starting the bed here`);
+  }
+  try {
+    project.provide('libvirt', await startBed());
+  } catch (error) {
+    if (isCi()) {
+      throw new Error('CI=true: the libvirt test bed must start; failing the run', {
+        cause: error,
+      });
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    console.warn(
+      [
+        '',
+        '*'.repeat(78),
+        '*** libvirt test bed UNAVAILABLE: the libvirt tests that need it are SKIPPED.',
+        '*** (In CI, CI=true, this fails the run.) Reason:',
+        reason,
+        '*** Fix: run testbeds/libvirt/start.sh as root or with passwordless sudo on Debian 12.',
+        '*'.repeat(78),
+        '',
+      ].join('\n'),
+    );
+    project.provide('libvirt', null);
+  }
+}
