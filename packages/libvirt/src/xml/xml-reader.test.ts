@@ -1,0 +1,66 @@
+import { ProviderApiError } from '@hvkit/core';
+import { describe, expect, it } from 'vitest';
+import { attributeOf, childOf, childrenOf, parseXml, pathOf, textOf } from './xml-reader.js';
+
+describe('parseXml', () => {
+  it('reads elements, attributes, text and namespaces by URI (whatever the prefix)', () => {
+    const root = parseXml(
+      `<domain type="qemu"><name>a &amp; b</name><metadata><x:tags xmlns:x="urn:t"><x:tag key='k'>v</x:tag></x:tags></metadata><devices><disk device='disk'/><disk device='cdrom'/></devices></domain>`,
+    );
+    expect(root.name).toBe('domain');
+    expect(attributeOf(root, 'type')).toBe('qemu');
+    expect(textOf(root, 'name')).toBe('a & b');
+    const tags = childOf(childOf(root, 'metadata'), 'tags', 'urn:t');
+    expect(tags?.uri).toBe('urn:t');
+    // Namespace declarations are not attributes.
+    expect(Object.keys(tags?.attributes ?? {})).toEqual([]);
+    expect(childrenOf(tags, 'tag', 'urn:t').map((tag) => [tag.attributes.key, tag.text])).toEqual([
+      ['k', 'v'],
+    ]);
+    // A namespaced element is not found by its local name alone.
+    expect(childOf(childOf(root, 'metadata'), 'tags')).toBeUndefined();
+    expect(childrenOf(pathOf(root, 'devices'), 'disk').map((d) => d.attributes.device)).toEqual([
+      'disk',
+      'cdrom',
+    ]);
+  });
+
+  it('keeps character references and CDATA exactly, normalises literal CRLF as XML requires', () => {
+    const root = parseXml('<a v="x&#10;y&#9;z">1&#13;2\r\n3<![CDATA[<&>]]></a>');
+    expect(root.attributes.v).toBe('x\ny\tz');
+    expect(root.text).toBe('1\r2\n3<&>');
+  });
+
+  it('gives attribute records without a prototype', () => {
+    const root = parseXml('<a/>');
+    expect(attributeOf(root, 'constructor')).toBeUndefined();
+    expect(attributeOf(root, 'toString')).toBeUndefined();
+  });
+
+  it.each([
+    ['not XML', 'no root'],
+    ['<a><b></a>', 'mismatched'],
+    ['<a>&foo;</a>', 'undefined entity'],
+    ['<a/><b/>', 'two roots'],
+    ['<a x="1" x="2"/>', 'duplicate attribute'],
+    ['<!DOCTYPE a [<!ENTITY e "eeee">]><a>&e;</a>', 'DTD with an entity'],
+    ['<a>\u0001</a>', 'a forbidden character'],
+    ['', 'empty'],
+  ])('refuses %j (%s) with ProviderApiError fault xml-parse', (xml) => {
+    let caught: unknown;
+    try {
+      parseXml(xml, 'dumpxml of vm1');
+    } catch (error) {
+      caught = error;
+    }
+    expect(ProviderApiError.isInstance(caught)).toBe(true);
+    expect((caught as ProviderApiError).fault).toBe('xml-parse');
+    expect((caught as ProviderApiError).message).toContain('dumpxml of vm1');
+  });
+
+  it('refuses absurd nesting instead of recursing without bound', () => {
+    const deep = `${'<a>'.repeat(300)}${'</a>'.repeat(300)}`;
+    expect(() => parseXml(deep)).toThrow(/nested deeper/);
+    expect(parseXml(`${'<a>'.repeat(100)}${'</a>'.repeat(100)}`).name).toBe('a');
+  });
+});
