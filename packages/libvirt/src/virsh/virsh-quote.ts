@@ -1,8 +1,9 @@
 /**
- * The one place that turns an argument vector into a command line for virsh's own parser (the
- * commands a virsh process reads on stdin, see {@link quoteVirshArgument}). The remote shell never
- * sees these lines: they travel as stdin bytes of one `virsh` process started through
- * `@hvkit/ssh`, whose own arguments are quoted for the shell there.
+ * The one place that turns an argument vector into a command line for virsh's own parser: the
+ * lines one virsh process reads on stdin (`Virsh.runMany`). The remote shell never sees these
+ * lines: they travel as stdin bytes of one `virsh` process started through `@hvkit/ssh`, whose
+ * own arguments are quoted for the shell there. A single command (`Virsh.run`) needs none of
+ * this: its arguments reach virsh as a real argv.
  */
 import { InvalidSpecError } from '@hvkit/core';
 
@@ -12,6 +13,11 @@ import { InvalidSpecError } from '@hvkit/core';
 const SAFE_WORD = /^[A-Za-z0-9_@%+,./:=-]+$/;
 // In a `u` regular expression a surrogate pair is one code point, so this matches only lone ones.
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+// virsh reads stdin through GNU readline even when it is not a terminal, and readline acts on
+// control characters (measured on the bed: a tab triggers completion and vanishes, ^A/^U edit the
+// line, a newline ends it). None of them can reach virsh as data on this path.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function invalid(name: string, message: string, code: string): InvalidSpecError {
   return new InvalidSpecError([{ path: name, message, code }], { subject: 'virsh command' });
@@ -27,21 +33,24 @@ function invalid(name: string, message: string, code: string): InvalidSpecError 
  * quotes are the only form with no exception, so the value is written in `'…'` with each `'` as
  * `'\''` — the same form as the POSIX shell's.
  *
+ * Only printable text can travel this way: virsh reads stdin with GNU readline, which treats
+ * control characters as editing keys (tab completes, ^U kills the line) even on a pipe.
+ *
  * @param value The argument.
  * @param name Names the argument in the error. Default `argument`.
- * @throws InvalidSpecError when `value` contains NUL, a newline or carriage return (virsh reads
- *   its input a line at a time, so such a value cannot reach it as one argument), or a lone UTF-16
- *   surrogate (no UTF-8 form).
+ * @throws InvalidSpecError when `value` contains NUL or another control character (U+0000–U+001F,
+ *   U+007F: tab, newline, escape…; pass such a value with `Virsh.run`, whose argv no parser
+ *   reads), or a lone UTF-16 surrogate (no UTF-8 form).
  */
 export function quoteVirshArgument(value: string, name = 'argument'): string {
   if (value.includes('\0')) {
     throw invalid(name, 'contains a NUL character, which virsh cannot receive', 'nul_in_argument');
   }
-  if (/[\r\n]/.test(value)) {
+  if (CONTROL.test(value)) {
     throw invalid(
       name,
-      'contains a line break, which virsh cannot receive on its command input',
-      'newline_in_argument',
+      'contains a control character, which virsh cannot receive on its command input',
+      'control_in_argument',
     );
   }
   if (LONE_SURROGATE.test(value)) {

@@ -1,0 +1,87 @@
+import { InvalidSpecError } from '@hvkit/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { quoteVirshArgument, virshCommandLine } from './virsh-quote.js';
+
+/**
+ * A port of virsh's tokenizer (vshCommandStringGetArg in libvirt 9.0 tools/vsh.c) for one line:
+ * the words it yields. Used to check the quoting offline; test/virsh.bed.test.ts checks the same
+ * against the real virsh.
+ */
+function virshWords(line: string): string[] {
+  const words: string[] = [];
+  let at = 0;
+  for (;;) {
+    while (line[at] === ' ' || line[at] === '\t') at++;
+    if (at >= line.length) return words;
+    if (line[at] === ';') throw new Error('command separator');
+    if (line[at] === '#') return words;
+    let single = false;
+    let double = false;
+    let word = '';
+    while (at < line.length) {
+      const ch = line[at] ?? '';
+      if (!single && !double && (ch === ' ' || ch === '\t' || ch === ';')) break;
+      if (!double && ch === "'") {
+        single = !single;
+        at++;
+        continue;
+      }
+      if (!single && ch === '\\') {
+        at++;
+        if (at >= line.length) throw new Error('dangling \\');
+      } else if (!single && ch === '"') {
+        double = !double;
+        at++;
+        continue;
+      }
+      word += line[at];
+      at++;
+    }
+    if (single || double) throw new Error('unterminated quote');
+    words.push(word);
+  }
+}
+
+// Any Unicode text (unit 'binary': every code point, astral ones as whole surrogate pairs) without
+// C0 controls and DEL, the only text runMany can carry.
+const printable = fc
+  .string({ unit: 'binary', maxLength: 40 })
+  .filter((value) => ![...value].some((ch) => (ch.codePointAt(0) ?? 0) < 0x20 || ch === '\u007f'));
+
+describe('quoteVirshArgument', () => {
+  it('leaves plain words alone and single-quotes everything else', () => {
+    expect(quoteVirshArgument('hvkit-lv1-a.qcow2')).toBe('hvkit-lv1-a.qcow2');
+    expect(quoteVirshArgument('--all')).toBe('--all');
+    expect(quoteVirshArgument('')).toBe("''");
+    expect(quoteVirshArgument('a b')).toBe("'a b'");
+    expect(quoteVirshArgument("it's")).toBe("'it'\\''s'");
+    expect(quoteVirshArgument('#x')).toBe("'#x'");
+    expect(quoteVirshArgument('a;b')).toBe("'a;b'");
+    expect(quoteVirshArgument('a\\b"c')).toBe("'a\\b\"c'");
+  });
+
+  it('round-trips any printable text through virsh’s tokenizer (ported)', () => {
+    fc.assert(
+      fc.property(fc.array(printable, { minLength: 1, maxLength: 6 }), (args) => {
+        expect(virshWords(virshCommandLine(args))).toEqual(args);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('refuses NUL, control characters and lone surrogates, naming the argument', () => {
+    for (const bad of ['a\0b', 'a\tb', 'a\nb', 'a\rb', '\u001b[0m', 'x\u007f', '\uD800']) {
+      expect(() => virshCommandLine(['echo', bad])).toThrow(InvalidSpecError);
+    }
+    try {
+      virshCommandLine(['echo', 'ok', 'a\tb']);
+      expect.unreachable();
+    } catch (error) {
+      expect(InvalidSpecError.isInstance(error)).toBe(true);
+      expect((error as InvalidSpecError).issues[0]?.path).toBe('argv[2]');
+      expect((error as InvalidSpecError).issues[0]?.code).toBe('control_in_argument');
+    }
+    expect(() => virshCommandLine([])).toThrow(InvalidSpecError);
+  });
+});
