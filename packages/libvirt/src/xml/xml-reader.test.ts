@@ -25,10 +25,18 @@ describe('parseXml', () => {
     ]);
   });
 
-  it('keeps character references and CDATA exactly, normalises literal CRLF as XML requires', () => {
-    const root = parseXml('<a v="x&#10;y&#9;z">1&#13;2\r\n3<![CDATA[<&>]]></a>');
-    expect(root.attributes.v).toBe('x\ny\tz');
-    expect(root.text).toBe('1\r2\n3<&>');
+  it('keeps character references and CDATA exactly', () => {
+    const root = parseXml('<a v="x&#10;y&#9;z&#13;">1&#13;2<![CDATA[<&>]]></a>');
+    expect(root.attributes.v).toBe('x\ny\tz\r');
+    expect(root.text).toBe('1\r2<&>');
+  });
+
+  it('keeps literal CRs (libvirt prints them unescaped in <description>) unless told not to', () => {
+    const xml = '<domain>\n  <description>a\r\nb\rc</description>\n</domain>';
+    expect(textOf(parseXml(xml), 'description')).toBe('a\r\nb\rc');
+    expect(textOf(parseXml(xml, { preserveCarriageReturns: false }), 'description')).toBe(
+      'a\nb\nc',
+    );
   });
 
   it('gives attribute records without a prototype', () => {
@@ -49,7 +57,7 @@ describe('parseXml', () => {
   ])('refuses %j (%s) with ProviderApiError fault xml-parse', (xml) => {
     let caught: unknown;
     try {
-      parseXml(xml, 'dumpxml of vm1');
+      parseXml(xml, { what: 'dumpxml of vm1' });
     } catch (error) {
       caught = error;
     }

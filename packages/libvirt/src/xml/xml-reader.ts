@@ -47,14 +47,30 @@ function malformed(what: string, message: string): ProviderApiError {
   });
 }
 
+/** Options of {@link parseXml}. */
+export interface ParseXmlOptions {
+  /** Names the document in errors (`dumpxml of 'vm1'`). Default `a document`. */
+  what?: string;
+  /**
+   * Keep literal CR characters as data instead of letting the parser turn CR and CRLF into LF
+   * (XML 1.0 end-of-line handling). Default true, because libvirt writes its own text elements
+   * (`<description>`, `<title>`) with CR unescaped: measured on libvirt 9.0, a description sent
+   * as `a&#13;&#10;b` is printed as `a` CR LF `b`, and a conforming parser would return `a` LF `b`.
+   * libvirt formats documents with LF only, so a literal CR is always content. (libxml2, which
+   * writes `<metadata>`, escapes it as `&#13;`, which reads the same either way.)
+   */
+  preserveCarriageReturns?: boolean;
+}
+
 /**
  * Parses one XML document into its root element.
  *
- * @param what names the document in errors (`dumpxml of 'vm1'`).
+ * @param options.what names the document in errors (`dumpxml of 'vm1'`).
  * @throws ProviderApiError (`fault: 'xml-parse'`) when the document is not well-formed, has a
  *   DOCTYPE, several roots or none, or exceeds the size or depth limits.
  */
-export function parseXml(xml: string, what = 'a document'): XmlElement {
+export function parseXml(xml: string, options: ParseXmlOptions = {}): XmlElement {
+  const what = options.what ?? 'a document';
   if (xml.length > MAX_LENGTH) throw malformed(what, `longer than ${MAX_LENGTH} characters`);
   const parser = new SaxesParser({ xmlns: true, position: true });
   const stack: Building[] = [];
@@ -97,7 +113,8 @@ export function parseXml(xml: string, what = 'a document'): XmlElement {
   });
 
   try {
-    parser.write(xml).close();
+    const source = (options.preserveCarriageReturns ?? true) ? xml.replaceAll('\r', '&#13;') : xml;
+    parser.write(source).close();
   } catch (error) {
     // saxes throws from write/close when the error handler does not; keep the first message.
     failure ??= error instanceof Error ? error : new Error(String(error));
