@@ -10,7 +10,8 @@
  * - `memory.sizeMiB` is `<currentMemory>` (the balloon target; on a running domain the live
  *   value), `hotAdd` is true when `<memory>` (the maximum) is above it.
  * - Disks are `device='disk'` and `'lun'` only; cdroms (the seed ISO) and floppies are media, not
- *   disks. `parentId` is the path of the first `<backingStore>` source (linked clones).
+ *   disks. `parentId` is the path of the first `<backingStore>` source (linked clones) in live
+ *   XML, else the volume's backing path from the caller's lookup.
  * - Tags and disk labels come from hvkit's `<metadata>` elements, matched by namespace URI (the
  *   prefix may be anything); other tools' metadata is ignored.
  * - Guest tools: the qemu-ga channel's `state` (`connected` → running, `disconnected` → not
@@ -51,6 +52,11 @@ export interface VolumeInfo {
   capacityBytes: number;
   allocationBytes?: number | undefined;
   provisioning?: Provisioning | undefined;
+  /**
+   * Path of the volume's backing file (`vol-dumpxml` `<backingStore><path>`): an inactive
+   * definition does not show the backing chain, only the live XML of a running domain does.
+   */
+  backingPath?: string | undefined;
 }
 
 /** What {@link parseDomainXml} needs besides the XML. */
@@ -139,7 +145,8 @@ function diskOf(
   const bus = attributeOf(childOf(node, 'target'), 'bus');
   const format = attributeOf(childOf(node, 'driver'), 'type');
   const backing = childOf(childOf(node, 'backingStore'), 'source');
-  const parentId = attributeOf(backing, 'file') ?? attributeOf(backing, 'dev');
+  const parentId =
+    attributeOf(backing, 'file') ?? attributeOf(backing, 'dev') ?? volume?.backingPath;
   const disk: Disk = {
     id: dev,
     sizeBytes: volume?.capacityBytes ?? 0,

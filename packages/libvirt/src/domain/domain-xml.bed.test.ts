@@ -298,6 +298,52 @@ describe.skipIf(!bed)('domain XML on the real libvirt bed', () => {
     expect(start.err).toContain('vlan tag not supported for this connection type');
   });
 
+  it('a linked clone (qcow2 overlay) reads its parent from the pool, and from live XML once running', async () => {
+    const base = await volume(`${PREFIX}base.qcow2`, '16M', 'qcow2');
+    await virsh.run([
+      'vol-create-as',
+      ready.pool,
+      `${PREFIX}overlay.qcow2`,
+      '16M',
+      '--format',
+      'qcow2',
+      '--backing-vol',
+      base.path,
+      '--backing-vol-format',
+      'qcow2',
+    ]);
+    const volXml = parseXml(
+      await virsh.run(['vol-dumpxml', `${PREFIX}overlay.qcow2`, '--pool', ready.pool]),
+      { what: 'vol-dumpxml' },
+    );
+    const overlayPath = childOf(childOf(volXml, 'target'), 'path')?.text ?? '';
+    const backingPath = childOf(childOf(volXml, 'backingStore'), 'path')?.text;
+    expect(backingPath).toBe(base.path);
+    const { vm, uuid } = await defineAndRead(
+      {
+        name: `${PREFIX}linked`,
+        cpu: { count: 1 },
+        memory: { sizeMiB: 64 },
+        disks: [{ sizeGiB: 0.015625 }],
+        providerOptions: { libvirt: { domainType: 'qemu' } },
+      },
+      { volumes: [{ path: overlayPath, format: 'qcow2' }], networks },
+      new Map([[overlayPath, { pool: ready.pool, capacityBytes: 16 * 1024 ** 2, backingPath }]]),
+    );
+    expect(vm.disks[0]?.parentId).toBe(base.path);
+    // Running (SeaBIOS finds nothing to boot; that is enough), libvirt shows the chain itself.
+    await virsh.run(['start', uuid]);
+    try {
+      const live = await virsh.run(['dumpxml', uuid]);
+      record('domain-linked-clone.live.xml', live);
+      const running = parseDomainXml(live, { provider: 'lv', host: 'bed', state: 'on' });
+      expect(running.disks[0]?.parentId).toBe(base.path);
+      expect(running.disks[0]?.sizeBytes).toBe(0);
+    } finally {
+      await virsh.try(['destroy', uuid]);
+    }
+  });
+
   it('names, descriptions and tags with XML and shell metacharacters round-trip exactly through libvirt', async () => {
     await fc.assert(
       fc.asyncProperty(
