@@ -580,6 +580,61 @@ describe('buildDomainXml: refusals', () => {
   });
 });
 
+describe('buildDomainXml: XML-unsafe characters, as a property', () => {
+  const unsafe = fc.oneof(
+    fc.integer({ min: 0, max: 0x1f }).filter((code) => ![9, 10, 13].includes(code)),
+    fc.constantFrom(0xfffe, 0xffff, 0xd800, 0xdfff),
+  );
+  // Where a value can sit, and the path the error must name. Core itself refuses C0 controls in
+  // names, tags and disk labels, and NUL in descriptions; this builder is the backstop for the
+  // rest (and for values the driver passes in the target).
+  const places = [
+    { path: 'description', put: (bad: string) => ({ spec: { description: `a${bad}b` } }) },
+    { path: 'name', put: (bad: string) => ({ spec: { name: `vm${bad}` } }) },
+    { path: 'tags.k', put: (bad: string) => ({ spec: { tags: { k: `v${bad}` } } }) },
+    {
+      path: 'disks[0].name',
+      put: (bad: string) => ({ spec: { disks: [{ sizeGiB: 1, name: `d${bad}` }] } }),
+    },
+    {
+      path: 'target.volumes[0].path',
+      put: (bad: string) => ({
+        spec: { disks: [{ sizeGiB: 1 }] },
+        volumes: [{ path: `/p/${bad}.qcow2`, format: 'qcow2' as const }],
+      }),
+    },
+    { path: 'target.seedIso', put: (bad: string) => ({ spec: {}, seedIso: `/p/${bad}.iso` }) },
+    {
+      path: 'target.serialLogPath',
+      put: (bad: string) => ({ spec: {}, serialLogPath: `/log/${bad}` }),
+    },
+  ];
+
+  it('is refused with InvalidSpecError naming the field, wherever it is', () => {
+    fc.assert(
+      fc.property(unsafe, fc.constantFrom(...places), (code, place) => {
+        const bad = String.fromCharCode(code);
+        const { spec: input, ...overrides } = place.put(bad) as {
+          spec: Partial<VmSpecInput>;
+        } & Partial<DomainTarget>;
+        const parsed = VmSpecSchema.safeParse({
+          name: 'vm1',
+          cpu: { count: 1 },
+          memory: { sizeMiB: 64 },
+          ...input,
+        });
+        // Core refused it first (with its own path): nothing for the builder to do.
+        fc.pre(parsed.success);
+        const spec = parsed.data as VmSpec;
+        const plan = () =>
+          buildDomainXml(spec, { ...target({}, spec.disks?.length ?? 0), ...overrides });
+        expect(issuesOf(plan).map((issue) => issue.path)).toEqual([place.path]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 // ---- build → parse, offline ------------------------------------------------------------------
 
 describe('build → parse (offline)', () => {

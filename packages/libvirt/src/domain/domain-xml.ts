@@ -338,13 +338,13 @@ function diskElement(
   bus: LibvirtBus,
   dev: string,
   volume: DomainVolume,
-  path: string,
+  index: number,
 ): XmlElementNode {
   return element(
     'disk',
     { type: 'file', device: 'disk' },
     element('driver', { name: 'qemu', type: volume.format, discard: 'unmap' }),
-    element('source', { file: field(volume.path, `${path} (volume path)`) }),
+    element('source', { file: field(volume.path, `target.volumes[${index}].path`) }),
     element('target', { dev, bus }),
   );
 }
@@ -491,7 +491,7 @@ export function buildDomainXml(spec: VmSpec, target: DomainTarget): DomainXmlPla
     if (bus === 'scsi') scsi = true;
     const dev = names.take(bus);
     diskTargets.push(dev);
-    diskElements.push(diskElement(bus, dev, volume, path));
+    diskElements.push(diskElement(bus, dev, volume, index));
   });
   if (family === 'pc' && names.count('hd') > (target.seedIso === undefined ? 4 : 3))
     issues.push(
@@ -511,7 +511,7 @@ export function buildDomainXml(spec: VmSpec, target: DomainTarget): DomainXmlPla
       'disk',
       { type: 'file', device: 'cdrom' },
       element('driver', { name: 'qemu', type: 'raw' }),
-      element('source', { file: field(target.seedIso, 'cloudInit (seed ISO path)') }),
+      element('source', { file: field(target.seedIso, 'target.seedIso') }),
       element('target', { dev: seedTarget, bus }),
       element('readonly'),
     );
@@ -560,7 +560,7 @@ export function buildDomainXml(spec: VmSpec, target: DomainTarget): DomainXmlPla
     'domain',
     { type: domainType },
     element('name', {}, field(spec.name, 'name')),
-    target.uuid !== undefined && element('uuid', {}, field(target.uuid, 'uuid')),
+    target.uuid !== undefined && element('uuid', {}, field(target.uuid, 'target.uuid')),
     spec.description !== undefined &&
       spec.description !== '' &&
       element('description', {}, field(spec.description, 'description')),
@@ -588,7 +588,7 @@ export function buildDomainXml(spec: VmSpec, target: DomainTarget): DomainXmlPla
         { type: 'pty' },
         target.serialLogPath !== undefined &&
           element('log', {
-            file: field(target.serialLogPath, 'serialLogPath'),
+            file: field(target.serialLogPath, 'target.serialLogPath'),
             append: 'off',
           }),
         element('target', { port: 0 }),
