@@ -11,6 +11,7 @@ export {
   type VirshCommandResult,
   type VirshOptions,
   type VirshRunOptions,
+  type VirshTransport,
 } from './virsh/virsh.js';
 export * from './virsh/virsh-parse.js';
 export { quoteVirshArgument, virshCommandLine } from './virsh/virsh-quote.js';

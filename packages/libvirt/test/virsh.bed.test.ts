@@ -286,7 +286,14 @@ describe.skipIf(!bed)('Virsh against the libvirt bed', () => {
       const defineMs = performance.now() - started;
       expect(defined.filter((result) => !result.ok)).toEqual([]);
 
-      const timings = { list: [] as number[], many: [] as number[], domstats: [] as number[] };
+      const timings = {
+        list: [] as number[],
+        many: [] as number[],
+        domstats: [] as number[],
+        rawBatch: [] as number[],
+        manyDomstate: [] as number[],
+        manyDumpxml: [] as number[],
+      };
       for (let round = 0; round < 5; round++) {
         started = performance.now();
         const listed = await virsh.run(['list', '--all']);
@@ -301,6 +308,19 @@ describe.skipIf(!bed)('Virsh against the libvirt bed', () => {
         started = performance.now();
         await virsh.run(['domstats', '--list-inactive', '--state']);
         timings.domstats.push(performance.now() - started);
+
+        // The same 200 dominfo as one plain command string without markers: what markers cost.
+        started = performance.now();
+        await virsh.run([names.map((name) => `dominfo ${name}`).join('; ')]);
+        timings.rawBatch.push(performance.now() - started);
+
+        started = performance.now();
+        await virsh.runMany(names.map((name) => ['domstate', '--', name]));
+        timings.manyDomstate.push(performance.now() - started);
+
+        started = performance.now();
+        await virsh.runMany(names.map((name) => ['dumpxml', '--', name]));
+        timings.manyDumpxml.push(performance.now() - started);
       }
       const median = (values: number[]) =>
         [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
@@ -310,6 +330,9 @@ describe.skipIf(!bed)('Virsh against the libvirt bed', () => {
         listAllMedianMs: Math.round(median(timings.list)),
         runMany200DominfoMedianMs: Math.round(median(timings.many)),
         domstatsInactiveStateMedianMs: Math.round(median(timings.domstats)),
+        rawBatch200DominfoNoMarkersMedianMs: Math.round(median(timings.rawBatch)),
+        runMany200DomstateMedianMs: Math.round(median(timings.manyDomstate)),
+        runMany200DumpxmlMedianMs: Math.round(median(timings.manyDumpxml)),
         ratioManyToList: Number((median(timings.many) / median(timings.list)).toFixed(2)),
       };
       console.log(`\nlibvirt virsh measurement: ${JSON.stringify(report)}\n`);

@@ -14,6 +14,12 @@ import {
 import { mapVirshError } from '../libvirt-errors.js';
 import { virshCommandLine } from './virsh-quote.js';
 
+/**
+ * What {@link Virsh} needs of an SSH connection: `@hvkit/ssh`'s `SshConnection` (tests give a
+ * fake). The connection's owner opens and closes it.
+ */
+export type VirshTransport = Pick<SshConnection, 'exec' | 'spawn'>;
+
 /** Settings of a {@link Virsh}. */
 export interface VirshOptions {
   /**
@@ -83,14 +89,14 @@ const STDERR_MARKER = 'error: cd: command valid only in interactive mode\n';
 export class Virsh {
   /** The libvirt URI every call connects to. */
   readonly uri: string;
-  readonly #ssh: SshConnection;
+  readonly #ssh: VirshTransport;
   readonly #provider: string;
 
   /**
    * @param ssh The connection to the host; the caller owns it (opens and closes it).
    * @param options URI (default `qemu:///system`) and provider name.
    */
-  constructor(ssh: SshConnection, options: VirshOptions = {}) {
+  constructor(ssh: VirshTransport, options: VirshOptions = {}) {
     this.#ssh = ssh;
     this.uri = options.uri ?? 'qemu:///system';
     this.#provider = options.provider ?? 'libvirt';
