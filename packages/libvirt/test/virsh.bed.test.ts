@@ -265,6 +265,48 @@ describe.skipIf(!bed)('Virsh against the libvirt bed', () => {
     expect(await pgrep()).toBe('');
   });
 
+  it('run + spawn: vol-upload from stdin and a streamed vol-download are byte-exact (virsh -q)', async () => {
+    if (!bed) return;
+    const volume = `${prefix}-bytes.raw`;
+    // Not a multiple of 512 and ending in a newline: without -q, vol-download to /dev/stdout
+    // adds one `\n` at the end (libvirt.md §3).
+    const data = Buffer.concat([randomBytes(1024 * 1024 + 333), Buffer.from('\n')]);
+    await virsh.run([
+      'vol-create-as',
+      '--pool',
+      bed.pool,
+      '--name',
+      volume,
+      '--capacity',
+      String(data.length),
+      '--format',
+      'raw',
+    ]);
+    try {
+      await virsh.run(['vol-upload', '--pool', bed.pool, '--vol', volume, '--file', '/dev/stdin'], {
+        stdin: data,
+      });
+      const download = await virsh.spawn([
+        'vol-download',
+        '--pool',
+        bed.pool,
+        '--vol',
+        volume,
+        '--file',
+        '/dev/stdout',
+      ]);
+      const chunks: Buffer[] = [];
+      for await (const chunk of download.stdout) chunks.push(chunk);
+      const exit = await download.exit;
+      expect(exit.code).toBe(0);
+      const received = Buffer.concat(chunks);
+      expect(received.length).toBe(data.length);
+      expect(received.equals(data)).toBe(true);
+    } finally {
+      await virsh.run(['vol-delete', '--pool', bed.pool, '--vol', volume]);
+    }
+  });
+
   it('measures: runMany(200 × dominfo) in one virsh vs one `list --all` (printed, not asserted)', async () => {
     if (!bed) return;
     const count = 200;
