@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ProviderApiError } from '@hvkit/core';
 import { describe, expect, it } from 'vitest';
 import { attributeOf, childOf, childrenOf, parseXml, pathOf, textOf } from './xml-reader.js';
@@ -70,5 +71,51 @@ describe('parseXml', () => {
     const deep = `${'<a>'.repeat(300)}${'</a>'.repeat(300)}`;
     expect(() => parseXml(deep)).toThrow(/nested deeper/);
     expect(parseXml(`${'<a>'.repeat(100)}${'</a>'.repeat(100)}`).name).toBe('a');
+  });
+});
+
+describe('parseXml on the other documents libvirt prints (recorded on the bed)', () => {
+  const fixture = (name: string) =>
+    parseXml(readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url), 'utf8'), {
+      what: name,
+    });
+
+  it('snapshot-dumpxml: escaped name and description, state, disks, the embedded domain', () => {
+    const root = fixture('snapshot-dumpxml.xml');
+    expect(root.name).toBe('domainsnapshot');
+    expect(textOf(root, 'name')).toBe('s1 <&>');
+    expect(textOf(root, 'description')).toBe('first & <only>');
+    expect(textOf(root, 'state')).toBe('shutoff');
+    expect(textOf(root, 'creationTime')).toMatch(/^\d+$/);
+    expect(attributeOf(childOf(root, 'memory'), 'snapshot')).toBe('no');
+    expect(childrenOf(childOf(root, 'disks'), 'disk').map((disk) => disk.attributes)).toEqual([
+      { name: 'vda', snapshot: 'internal' },
+    ]);
+    expect(textOf(childOf(root, 'domain'), 'name')).toBe('hvkit-lv2-snap');
+  });
+
+  it('vol-dumpxml: capacity, allocation in bytes, path and format', () => {
+    const root = fixture('vol-dumpxml.xml');
+    expect(attributeOf(childOf(root, 'capacity'), 'unit')).toBe('bytes');
+    expect(textOf(root, 'capacity')).toBe('16777216');
+    expect(Number(textOf(root, 'allocation'))).toBeGreaterThan(0);
+    expect(textOf(childOf(root, 'target'), 'path')).toBe(
+      '/var/lib/libvirt/images/hvkit-lv2-snap.qcow2',
+    );
+    expect(attributeOf(pathOf(root, 'target', 'format'), 'type')).toBe('qcow2');
+  });
+
+  it('pool-dumpxml and net-dumpxml: type, target path, forward mode, bridge, DHCP range', () => {
+    const pool = fixture('pool-dumpxml.xml');
+    expect(attributeOf(pool, 'type')).toBe('dir');
+    expect(textOf(pool, 'name')).toBe('default');
+    expect(textOf(childOf(pool, 'target'), 'path')).toBe('/var/lib/libvirt/images');
+    const net = fixture('net-dumpxml.xml');
+    expect(attributeOf(childOf(net, 'forward'), 'mode')).toBe('nat');
+    expect(attributeOf(childOf(net, 'bridge'), 'name')).toBe('virbr0');
+    expect(pathOf(net, 'ip', 'dhcp', 'range')?.attributes).toEqual({
+      start: '192.168.122.2',
+      end: '192.168.122.254',
+    });
   });
 });
