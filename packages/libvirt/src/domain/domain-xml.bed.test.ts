@@ -19,7 +19,13 @@ import {
   XML_UNSAFE,
 } from './domain-arbitraries.test-support.js';
 import { parseDomainXml, type VolumeInfo } from './domain-parse.js';
-import { buildDomainXml, type DomainNetwork, type DomainTarget } from './domain-xml.js';
+import {
+  buildDomainXml,
+  type DomainNetwork,
+  type DomainTarget,
+  diskLetters,
+  SPARE_ROOT_PORTS,
+} from './domain-xml.js';
 
 const bed = requireLibvirtBed();
 const FIXTURES = new URL('./__fixtures__/', import.meta.url);
@@ -357,6 +363,56 @@ describe.skipIf(!bed)('domain XML on the real libvirt bed', () => {
       const running = parseDomainXml(live, { provider: 'lv', host: 'bed', state: 'on' });
       expect(running.disks[0]?.parentId).toBe(base.path);
       expect(running.disks[0]?.sizeBytes).toBe(0);
+    } finally {
+      await virsh.try(['destroy', uuid]);
+    }
+  });
+
+  it('q35 keeps root ports free: SPARE_ROOT_PORTS devices hot-plug into a running domain', async () => {
+    // Measured without the spare ports: libvirt leaves one, and the second live attach-disk
+    // fails with `internal error: No more available PCI slots`.
+    const { uuid } = await defineAndRead(
+      {
+        name: `${PREFIX}hotplug`,
+        cpu: { count: 1 },
+        memory: { sizeMiB: 64 },
+        nics: [{ network: ready.network }],
+        providerOptions: { libvirt: { domainType: 'qemu' } },
+      },
+      { volumes: [], networks },
+    );
+    await virsh.run(['start', uuid]);
+    try {
+      for (let index = 0; index < SPARE_ROOT_PORTS - 1; index++) {
+        const added = await volume(`${PREFIX}hotplug-${index}.qcow2`, '8M', 'qcow2');
+        await virsh.run([
+          'attach-disk',
+          uuid,
+          added.path,
+          `vd${diskLetters(index)}`,
+          '--driver',
+          'qemu',
+          '--subdriver',
+          'qcow2',
+          '--live',
+        ]);
+      }
+      await virsh.run([
+        'attach-interface',
+        uuid,
+        'network',
+        ready.network,
+        '--model',
+        'virtio',
+        '--live',
+      ]);
+      const vm = parseDomainXml(await virsh.run(['dumpxml', uuid]), {
+        provider: 'lv',
+        host: 'bed',
+        state: 'on',
+      });
+      expect(vm.disks.map((disk) => disk.id)).toEqual(['vda', 'vdb', 'vdc']);
+      expect(vm.nics).toHaveLength(2);
     } finally {
       await virsh.try(['destroy', uuid]);
     }
