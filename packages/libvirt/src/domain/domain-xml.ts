@@ -66,8 +66,8 @@ export const HVKIT_TAGS_NS = 'https://hvkit.dev/libvirt/1';
 export const HVKIT_DISKS_NS = 'https://hvkit.dev/libvirt/1/disks';
 /**
  * Empty PCIe root ports a q35 domain gets beyond its own devices: a PCIe device can be hot-plugged
- * only into an empty root port, and libvirt 9.0 leaves just one spare (measured on the bed), so
- * without these a second live disk or NIC attach fails.
+ * only into an empty root port, and libvirt 9.0 leaves just one spare: measured on the bed, the
+ * second live `attach-disk` then fails with `internal error: No more available PCI slots`.
  */
 export const SPARE_ROOT_PORTS = 4;
 
