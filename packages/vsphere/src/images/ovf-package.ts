@@ -109,8 +109,11 @@ export async function openUrl(
     throw httpStatusError(ctx, response.status, where, { resource: 'image', id: url.href });
   }
   const length = response.headers.get('content-length');
-  const body = response.body;
   async function* stream(): AsyncGenerator<Uint8Array> {
+    // Read the body through `response`, so the closure keeps the Response alive: undici's fetch
+    // cancels the body of a Response garbage-collected before it was read (seen as a 0-byte
+    // stream when the caller starts reading late, under load).
+    const body = response.body;
     try {
       if (body) for await (const chunk of body) yield chunk;
     } catch (error) {

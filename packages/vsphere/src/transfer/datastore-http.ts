@@ -276,9 +276,12 @@ export async function downloadDatastoreFile(
       id,
     });
   }
-  const body = response.body;
   const expected = sizeBytes - offsetBytes;
   async function* stream(): AsyncGenerator<Uint8Array> {
+    // Read the body through `response`, so the closure keeps the Response alive: undici's fetch
+    // cancels the body of a Response garbage-collected before it was read (seen as a 0-byte
+    // stream when the caller starts reading late, under load).
+    const body = response.body;
     let received = 0;
     let toSkip = skipBytes;
     try {
