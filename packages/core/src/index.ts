@@ -17,3 +17,4 @@ export * from './requirements.js';
 export * from './task.js';
 export * from './task-id.js';
 export * from './transport.js';
+export * from './xml-escape.js';
