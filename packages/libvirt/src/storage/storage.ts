@@ -1,0 +1,425 @@
+/**
+ * libvirt storage through virsh: pools, volumes, and volume bytes streamed over the SSH channel
+ * (`vol-upload … /dev/stdin`, `virsh -q vol-download … /dev/stdout`: `-q` keeps the download
+ * byte-exact, without it virsh appends a newline). Memory stays flat: stdin is pulled from the
+ * caller's iterable as the SSH window allows, stdout is handed on as it arrives.
+ */
+import { createHash } from 'node:crypto';
+import { type HvkitError, InvalidSpecError, ProviderApiError, type StoragePool } from '@hvkit/core';
+import { mapVirshError } from '../libvirt-errors.js';
+import type { Virsh } from '../virsh/virsh.js';
+import { parseNameList, parseVolListDetails } from '../virsh/virsh-parse.js';
+import { attributeOf, childOf, parseXml, type XmlElement } from '../xml/xml-reader.js';
+import { element, field, renderXml } from '../xml/xml-writer.js';
+
+/** Pool types whose storage other hosts can reach too. */
+const SHARED_POOL_TYPES = new Set(['netfs', 'iscsi', 'iscsi-direct', 'rbd', 'gluster', 'vstorage']);
+
+/** Disk image formats hvkit creates. */
+export type VolumeFormat = 'qcow2' | 'raw';
+/** How much of a new volume is allocated up front. */
+export type Preallocation = 'thin' | 'metadata' | 'full';
+
+/** A volume as `vol-dumpxml` describes it. */
+export interface VolumeDetails {
+  readonly pool: string;
+  readonly name: string;
+  /** Path on the host (`<target><path>`). */
+  readonly path: string;
+  /** `file`, `block`, … (`<volume type=…>`). */
+  readonly type: string;
+  /** Virtual size in bytes. */
+  readonly capacityBytes: number;
+  /** Bytes used on the host. */
+  readonly allocationBytes: number;
+  /** Size of the file itself (what `vol-download` sends), when libvirt reports it; else capacity. */
+  readonly physicalBytes: number;
+  /** `<target><format type>`: `qcow2`, `raw`, `iso`, … */
+  readonly format: string | undefined;
+  readonly backingStore: { readonly path: string; readonly format: string | undefined } | undefined;
+}
+
+function bytesOf(node: XmlElement | undefined, what: string): number | undefined {
+  if (!node) return undefined;
+  const unit = attributeOf(node, 'unit') ?? 'bytes';
+  const value = Number(node.text.trim());
+  if (unit !== 'bytes' && unit !== 'B') {
+    throw new ProviderApiError(`libvirt reported ${what} in unit ${unit}, expected bytes`, {
+      fault: 'unexpected-unit',
+    });
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new ProviderApiError(`libvirt reported ${what} ${JSON.stringify(node.text)}`, {
+      fault: 'unexpected-size',
+    });
+  }
+  return value;
+}
+
+/** Reads a `pool-dumpxml` document as a core StoragePool. */
+export function parsePoolXml(xml: string): StoragePool {
+  const pool = parseXml(xml, { what: 'pool XML' });
+  const name = childOf(pool, 'name')?.text ?? '';
+  const type = attributeOf(pool, 'type') ?? 'unknown';
+  const content: StoragePool['content'] =
+    type === 'dir' || type === 'fs' || type === 'netfs' ? ['disk', 'image', 'iso'] : ['disk'];
+  return {
+    id: childOf(pool, 'uuid')?.text.trim() || name,
+    name,
+    type,
+    capacityBytes: bytesOf(childOf(pool, 'capacity'), 'pool capacity') ?? 0,
+    freeBytes: bytesOf(childOf(pool, 'available'), 'pool available') ?? 0,
+    content,
+    shared: SHARED_POOL_TYPES.has(type),
+  };
+}
+
+/** Reads a `vol-dumpxml` document. */
+export function parseVolumeXml(xml: string, pool: string): VolumeDetails {
+  const volume = parseXml(xml, { what: 'volume XML' });
+  const target = childOf(volume, 'target');
+  const backing = childOf(volume, 'backingStore');
+  const backingPath = childOf(backing, 'path')?.text.trim();
+  const capacityBytes = bytesOf(childOf(volume, 'capacity'), 'volume capacity') ?? 0;
+  return {
+    pool,
+    name: childOf(volume, 'name')?.text ?? '',
+    path: childOf(target, 'path')?.text.trim() ?? '',
+    type: attributeOf(volume, 'type') ?? 'file',
+    capacityBytes,
+    allocationBytes: bytesOf(childOf(volume, 'allocation'), 'volume allocation') ?? 0,
+    physicalBytes: bytesOf(childOf(volume, 'physical'), 'volume physical') ?? capacityBytes,
+    format: attributeOf(childOf(target, 'format'), 'type'),
+    backingStore: backingPath
+      ? { path: backingPath, format: attributeOf(childOf(backing, 'format'), 'type') }
+      : undefined,
+  };
+}
+
+/** Every pool (active or not) with capacity and free bytes from `pool-dumpxml`. Two virsh processes. */
+export async function listStoragePools(virsh: Virsh): Promise<StoragePool[]> {
+  // `pool-list --name` pads names with spaces on libvirt 9.0, so a name is ambiguous there: the
+  // UUIDs are not (padding trimmed), and pool-dumpxml takes them.
+  const uuids = parseNameList(
+    await virsh.run(['pool-list', '--all', '--uuid'], { idempotent: true }),
+  ).map((uuid) => uuid.trim());
+  if (uuids.length === 0) return [];
+  const results = await virsh.runMany(
+    uuids.map((uuid) => ['pool-dumpxml', '--pool', uuid]),
+    { idempotent: true },
+  );
+  const pools: StoragePool[] = [];
+  for (const result of results) {
+    // A pool undefined between the two calls is simply gone.
+    if (!result.ok) {
+      if (result.error.name === 'NotFoundError') continue;
+      throw result.error;
+    }
+    pools.push(parsePoolXml(result.stdout));
+  }
+  return pools;
+}
+
+/** Details of one volume (`vol-dumpxml`). @throws NotFoundError (`disk` or `storage`). */
+export async function volumeInfo(virsh: Virsh, pool: string, name: string): Promise<VolumeDetails> {
+  const xml = await virsh.run(['vol-dumpxml', '--pool', pool, '--vol', name], {
+    idempotent: true,
+  });
+  return parseVolumeXml(xml, pool);
+}
+
+/** Every volume of a pool, read from `vol-dumpxml` (one virsh process for all of them). */
+export async function listVolumes(virsh: Virsh, pool: string): Promise<VolumeDetails[]> {
+  const rows = parseVolListDetails(
+    await virsh.run(['vol-list', '--pool', pool, '--details'], { idempotent: true }),
+  );
+  if (rows.length === 0) return [];
+  const results = await virsh.runMany(
+    rows.map((row) => ['vol-dumpxml', '--pool', pool, '--vol', row.path]),
+    { idempotent: true },
+  );
+  const out: VolumeDetails[] = [];
+  for (const result of results) {
+    if (!result.ok) {
+      if (result.error.name === 'NotFoundError') continue;
+      throw result.error;
+    }
+    out.push(parseVolumeXml(result.stdout, pool));
+  }
+  return out;
+}
+
+/** What {@link createVolume} makes. */
+export interface CreateVolumeSpec {
+  pool: string;
+  name: string;
+  /** Virtual size in bytes (> 0). */
+  sizeBytes: number;
+  format: VolumeFormat;
+  /** Default `thin`. */
+  preallocation?: Preallocation | undefined;
+  /** A qcow2 overlay on this image (linked clone). */
+  backing?: { path: string; format: VolumeFormat } | undefined;
+}
+
+function invalid(path: string, message: string, code = 'invalid'): InvalidSpecError {
+  return new InvalidSpecError([{ path, message, code }], { subject: 'volume' });
+}
+
+function checkSize(value: number, path: string, allowZero = false): void {
+  if (!Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw invalid(path, `must be a whole number of bytes${allowZero ? '' : ' above 0'}`);
+  }
+}
+
+/** The `<volume>` document for `vol-create`; values escaped by the writer. */
+export function volumeXml(spec: CreateVolumeSpec): string {
+  checkSize(spec.sizeBytes, 'sizeBytes');
+  const preallocation = spec.preallocation ?? 'thin';
+  if (spec.backing && spec.format !== 'qcow2') {
+    throw invalid('backing', 'a backing image needs format qcow2');
+  }
+  if (spec.backing && preallocation === 'full') {
+    throw invalid('preallocation', 'a volume with a backing image cannot be fully preallocated');
+  }
+  return renderXml(
+    element(
+      'volume',
+      {},
+      element('name', {}, field(spec.name, 'name')),
+      element('capacity', { unit: 'bytes' }, String(spec.sizeBytes)),
+      element(
+        'allocation',
+        { unit: 'bytes' },
+        preallocation === 'full' ? String(spec.sizeBytes) : '0',
+      ),
+      element('target', {}, element('format', { type: spec.format })),
+      spec.backing &&
+        element(
+          'backingStore',
+          {},
+          element('path', {}, field(spec.backing.path, 'backing.path')),
+          element('format', { type: spec.backing.format }),
+        ),
+    ),
+    { subject: 'volume' },
+  );
+}
+
+/**
+ * Creates a volume with `vol-create` (XML on stdin). `metadata` preallocation is qcow2's
+ * `--prealloc-metadata`; `full` sets the allocation to the capacity.
+ *
+ * @throws ConflictError `already-exists`; NotFoundError `storage` for a missing pool.
+ */
+export async function createVolume(virsh: Virsh, spec: CreateVolumeSpec): Promise<VolumeDetails> {
+  const xml = volumeXml(spec);
+  const args = ['vol-create', '--pool', spec.pool, '--file', '/dev/stdin'];
+  if (spec.preallocation === 'metadata') args.push('--prealloc-metadata');
+  await virsh.run(args, { stdin: xml });
+  return volumeInfo(virsh, spec.pool, spec.name);
+}
+
+/** Full copy of a volume in the same pool (`vol-clone`). */
+export async function cloneVolume(
+  virsh: Virsh,
+  options: { pool: string; name: string; newName: string },
+): Promise<VolumeDetails> {
+  await virsh.run([
+    'vol-clone',
+    '--pool',
+    options.pool,
+    '--vol',
+    options.name,
+    '--newname',
+    options.newName,
+  ]);
+  return volumeInfo(virsh, options.pool, options.newName);
+}
+
+/** Grows a volume to `sizeBytes` (virtual size). @throws InvalidSpecError when that would shrink it. */
+export async function resizeVolume(
+  virsh: Virsh,
+  options: { pool: string; name: string; sizeBytes: number },
+): Promise<VolumeDetails> {
+  checkSize(options.sizeBytes, 'sizeBytes');
+  const before = await volumeInfo(virsh, options.pool, options.name);
+  if (options.sizeBytes < before.capacityBytes) {
+    throw invalid(
+      'sizeBytes',
+      `${options.sizeBytes} is below the current ${before.capacityBytes}: volumes only grow`,
+      'too_small',
+    );
+  }
+  if (options.sizeBytes === before.capacityBytes) return before;
+  await virsh.run([
+    'vol-resize',
+    '--pool',
+    options.pool,
+    '--vol',
+    options.name,
+    '--capacity',
+    String(options.sizeBytes),
+  ]);
+  return volumeInfo(virsh, options.pool, options.name);
+}
+
+/** Deletes a volume. @throws NotFoundError `disk` when it does not exist. */
+export async function deleteVolume(virsh: Virsh, pool: string, name: string): Promise<void> {
+  await virsh.run(['vol-delete', '--pool', pool, '--vol', name]);
+}
+
+/** What {@link uploadVolume} stores. */
+export interface UploadVolumeOptions {
+  pool: string;
+  name: string;
+  /** Format of the bytes (the volume is created with it). */
+  format: VolumeFormat;
+  /** Exact length of `source`; the volume's capacity. */
+  sizeBytes: number;
+  source: AsyncIterable<Uint8Array>;
+  /** Expected SHA-256 (hex) of the bytes; a mismatch deletes the volume. */
+  sha256?: string | undefined;
+  /** Called with the byte count so far as bytes are sent. */
+  onProgress?: ((bytes: number) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** Thrown when the stream does not match what the caller declared. */
+function streamMismatch(message: string): ProviderApiError {
+  return new ProviderApiError(message, { fault: 'stream-mismatch' });
+}
+
+/**
+ * Creates the volume, then streams `source` into it with `vol-upload … /dev/stdin`, counting and
+ * hashing as it goes. A stream shorter or longer than `sizeBytes`, a hash mismatch, a virsh
+ * failure or an abort deletes the volume again: nothing half-made is left.
+ */
+export async function uploadVolume(
+  virsh: Virsh,
+  options: UploadVolumeOptions,
+): Promise<{ volume: VolumeDetails; sizeBytes: number; sha256: string }> {
+  checkSize(options.sizeBytes, 'sizeBytes');
+  const expected = options.sha256?.toLowerCase();
+  if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) {
+    throw invalid('sha256', 'must be 64 hex digits');
+  }
+  await createVolume(virsh, {
+    pool: options.pool,
+    name: options.name,
+    sizeBytes: options.sizeBytes,
+    format: options.format,
+  });
+  const hash = createHash('sha256');
+  let sent = 0;
+  let tooLong = false;
+  const limit = options.sizeBytes;
+  async function* feed(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of options.source) {
+      if (sent + chunk.byteLength > limit) {
+        tooLong = true;
+        throw streamMismatch(`the upload source is longer than sizeBytes ${limit}`);
+      }
+      sent += chunk.byteLength;
+      hash.update(chunk);
+      options.onProgress?.(sent);
+      yield chunk;
+    }
+  }
+  try {
+    const process = await virsh.spawn(
+      ['vol-upload', '--pool', options.pool, '--vol', options.name, '--file', '/dev/stdin'],
+      { stdin: feed(), signal: options.signal },
+    );
+    process.stdout.resume();
+    const exit = await process.exit;
+    if (tooLong) throw streamMismatch(`the upload source is longer than sizeBytes ${limit}`);
+    options.signal?.throwIfAborted();
+    if (exit.code !== 0) {
+      throw mapVirshError(exit.stderr.toString('utf8'), {
+        command: ['vol-upload'],
+        provider: 'libvirt',
+        exitCode: exit.code,
+      });
+    }
+    if (sent !== limit) {
+      throw streamMismatch(`the upload source ended after ${sent} of ${limit} bytes`);
+    }
+    const sha256 = hash.digest('hex');
+    if (expected !== undefined && sha256 !== expected) {
+      throw streamMismatch(`the uploaded bytes have SHA-256 ${sha256}, expected ${expected}`);
+    }
+    return {
+      volume: await volumeInfo(virsh, options.pool, options.name),
+      sizeBytes: sent,
+      sha256,
+    };
+  } catch (error) {
+    await deleteVolume(virsh, options.pool, options.name).catch(() => {});
+    throw error;
+  }
+}
+
+/** What {@link downloadVolume} reads. */
+export interface DownloadVolumeOptions {
+  pool: string;
+  name: string;
+  /** First byte to send. Default 0. */
+  offsetBytes?: number | undefined;
+  /** Most bytes to send. Default: to the end. */
+  lengthBytes?: number | undefined;
+  onProgress?: ((bytes: number) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Streams a volume's bytes (the file as stored: a qcow2 volume comes as qcow2) with
+ * `virsh -q vol-download --offset N [--length L] … /dev/stdout`. `sizeBytes` is how many bytes
+ * the stream will carry; the stream throws when virsh fails or sends a different count. Stop
+ * reading early (break) and the remote virsh is ended.
+ */
+export async function downloadVolume(
+  virsh: Virsh,
+  options: DownloadVolumeOptions,
+): Promise<{ sizeBytes: number; stream: AsyncIterable<Uint8Array> }> {
+  const offset = options.offsetBytes ?? 0;
+  checkSize(offset, 'offsetBytes', true);
+  if (options.lengthBytes !== undefined) checkSize(options.lengthBytes, 'lengthBytes', true);
+  const info = await volumeInfo(virsh, options.pool, options.name);
+  const rest = Math.max(0, info.physicalBytes - offset);
+  const sizeBytes = options.lengthBytes === undefined ? rest : Math.min(rest, options.lengthBytes);
+  const args = ['vol-download', '--pool', options.pool, '--vol', options.name];
+  if (offset > 0) args.push('--offset', String(offset));
+  if (options.lengthBytes !== undefined) args.push('--length', String(options.lengthBytes));
+  args.push('--file', '/dev/stdout');
+  const signal = options.signal;
+  async function* stream(): AsyncGenerator<Uint8Array> {
+    const process = await virsh.spawn(args, { signal, idempotent: true });
+    let received = 0;
+    let finished = false;
+    try {
+      for await (const chunk of process.stdout) {
+        received += chunk.byteLength;
+        options.onProgress?.(received);
+        yield chunk;
+      }
+      finished = true;
+    } finally {
+      if (!finished) process.kill();
+    }
+    const exit = await process.exit;
+    signal?.throwIfAborted();
+    if (exit.code !== 0) {
+      const error: HvkitError = mapVirshError(exit.stderr.toString('utf8'), {
+        command: ['vol-download'],
+        provider: 'libvirt',
+        exitCode: exit.code,
+      });
+      throw error;
+    }
+    if (received !== sizeBytes) {
+      throw streamMismatch(`vol-download sent ${received} bytes, expected ${sizeBytes}`);
+    }
+  }
+  return { sizeBytes, stream: stream() };
+}
