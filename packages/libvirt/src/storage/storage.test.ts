@@ -74,7 +74,7 @@ describe('parseVolumeXml', () => {
 
   it('falls back to the capacity without <physical>, and no backing store without a path', () => {
     const plain = OVERLAY_XML.replace(/ {2}<physical[^\n]*\n/, '').replace(
-      /<backingStore>[^]*<\/backingStore>/,
+      /<backingStore>[\s\S]*<\/backingStore>/,
       '<backingStore/>',
     );
     const volume = parseVolumeXml(plain, 'default');
