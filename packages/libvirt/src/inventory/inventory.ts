@@ -1,0 +1,297 @@
+/**
+ * Domain inventory: core `Vm` records for many libvirt domains in one remote virsh process.
+ *
+ * - {@link listDomains}: `summary` records of every domain in ONE {@link Virsh.runMany} (one SSH
+ *   exec): `list --all --uuid --name` (UUIDs), `list --all --with-managed-save --name` (suspended)
+ *   and one `domstats --state --balloon --vcpu --block` for all domains (state, CPU, memory, disk
+ *   sizes). No XML: NICs, tags, firmware and description are not in those outputs.
+ * - {@link describeDomains} with `names`: `full` records in ONE runMany: the same managed-save
+ *   list and `domstats`, plus `dumpxml` per domain, mapped by {@link parseDomainXml}. Without
+ *   `names` it first needs the names (virsh has no "dumpxml of all"): two round trips.
+ * - {@link describeDomain}: one domain by name or UUID (`get`), plus `domifaddr --source agent`
+ *   in a second call when the domain runs and its agent channel is connected.
+ *
+ * Snapshots are left empty (`snapshot-list --tree` gives names only; the full tree needs
+ * `snapshot-dumpxml` per snapshot). Template is always false: hvkit's domain XML stores no
+ * template flag yet.
+ */
+import { NotFoundError, type PowerState, type Vm } from '@hvkit/core';
+import { parseDomainXml } from '../domain/domain-parse.js';
+import type { Virsh, VirshCallOptions } from '../virsh/virsh.js';
+import {
+  type DomIfAddress,
+  type DomStats,
+  parseDomIfAddr,
+  parseDomStats,
+} from '../virsh/virsh-parse.js';
+
+/** What the records need besides libvirt's output. */
+export interface InventoryContext {
+  /** Provider instance name (`VmRef.provider`). */
+  provider: string;
+  /** libvirt host name, reported as `placement.host`. */
+  host: string;
+}
+
+/** Options of {@link describeDomains}. */
+export interface DescribeDomainsOptions {
+  /** Domains (names or UUIDs) to describe; default all. Unknown ones are left out. */
+  names?: readonly string[] | undefined;
+}
+
+// virDomainState numbers as `domstats --state` prints them.
+const STATE_RUNNING = 1;
+const STATE_BLOCKED = 2;
+const STATE_PAUSED = 3;
+const STATE_SHUTDOWN = 4;
+const STATE_SHUTOFF = 5;
+const STATE_CRASHED = 6;
+const STATE_PMSUSPENDED = 7;
+
+/**
+ * core's power state for libvirt's `state.state` number: running, blocked (idle on a host CPU) and
+ * shutdown (shutting down) → on; paused → paused; pmsuspended (guest S3/S4) → suspended; shut off
+ * → suspended when a managed save image exists (`virsh managedsave`), else off; crashed → off;
+ * no state or anything unknown → unknown.
+ */
+export function powerStateOf(state: number, managedSave: boolean): PowerState {
+  switch (state) {
+    case STATE_RUNNING:
+    case STATE_BLOCKED:
+    case STATE_SHUTDOWN:
+      return 'on';
+    case STATE_PAUSED:
+      return 'paused';
+    case STATE_PMSUSPENDED:
+      return 'suspended';
+    case STATE_SHUTOFF:
+      return managedSave ? 'suspended' : 'off';
+    case STATE_CRASHED:
+      return 'off';
+    default:
+      return 'unknown';
+  }
+}
+
+/** `list --all --uuid --name`: `<uuid> <name>` lines → name → UUID. */
+export function parseUuidNameList(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const match = /^\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}) (.+)$/i.exec(
+      line,
+    );
+    if (match?.[1] && match[2] !== undefined) out.set(match[2], match[1].toLowerCase());
+  }
+  return out;
+}
+
+function lines(text: string): string[] {
+  return text.split('\n').filter((line) => line.trim() !== '');
+}
+
+function int(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d+$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/** Disk sizes by target dev (`block.N.name` → capacity and allocation, bytes). */
+function blockSizes(
+  stats: DomStats | undefined,
+): Map<string, { capacity?: number; allocation?: number }> {
+  const out = new Map<string, { capacity?: number; allocation?: number }>();
+  if (!stats) return out;
+  const count = int(stats.fields['block.count']) ?? 0;
+  for (let index = 0; index < count; index++) {
+    const name = stats.fields[`block.${index}.name`];
+    if (name === undefined) continue;
+    const capacity = int(stats.fields[`block.${index}.capacity`]);
+    const allocation = int(stats.fields[`block.${index}.allocation`]);
+    out.set(name, {
+      ...(capacity === undefined ? {} : { capacity }),
+      ...(allocation === undefined ? {} : { allocation }),
+    });
+  }
+  return out;
+}
+
+const STATS_ARGS = ['domstats', '--state', '--balloon', '--vcpu', '--block'] as const;
+const MANAGED_SAVE_ARGS = ['list', '--all', '--with-managed-save', '--name'] as const;
+const UUID_LIST_ARGS = ['list', '--all', '--uuid', '--name'] as const;
+
+function stateOf(stats: DomStats | undefined, managedSave: ReadonlySet<string>): PowerState {
+  if (!stats) return 'unknown';
+  const state = int(stats.fields['state.state']);
+  return state === undefined ? 'unknown' : powerStateOf(state, managedSave.has(stats.name));
+}
+
+/**
+ * A `summary` Vm from one domain's `domstats` block: CPU from `vcpu.current`/`vcpu.maximum`,
+ * memory from `balloon.current`/`balloon.maximum` (KiB; on a running domain the live balloon),
+ * disks from `block.N` (id = target dev, size = capacity; cdroms included: domstats does not tell
+ * them apart). NICs, tags and firmware are not in domstats.
+ */
+export function summaryVm(
+  stats: DomStats,
+  uuid: string,
+  managedSave: ReadonlySet<string>,
+  context: InventoryContext,
+): Vm {
+  const vcpuCurrent = int(stats.fields['vcpu.current']) ?? 0;
+  const vcpuMaximum = int(stats.fields['vcpu.maximum']) ?? vcpuCurrent;
+  const balloonCurrent = int(stats.fields['balloon.current']) ?? 0;
+  const balloonMaximum = int(stats.fields['balloon.maximum']) ?? balloonCurrent;
+  const disks = [...blockSizes(stats)].map(([id, size]) => ({ id, sizeBytes: size.capacity ?? 0 }));
+  return {
+    ref: { provider: context.provider, id: uuid },
+    detail: 'summary',
+    name: stats.name,
+    powerState: stateOf(stats, managedSave),
+    template: false,
+    cpu: { count: vcpuCurrent, coresPerSocket: 1, hotAdd: vcpuMaximum > vcpuCurrent },
+    memory: {
+      sizeMiB: Math.floor(balloonCurrent / 1024),
+      hotAdd: balloonMaximum > balloonCurrent,
+    },
+    disks,
+    nics: [],
+    guest: { toolsState: 'unknown', ipAddresses: [] },
+    snapshots: { currentId: null, roots: [] },
+    placement: { host: context.host },
+    policies: {},
+    tags: {},
+  };
+}
+
+/**
+ * `full` Vm of one domain: its XML through {@link parseDomainXml}; the power state and disk sizes
+ * (`block.N.capacity` by target dev) from the `domstats` block of the domain the XML names.
+ */
+export function fullVm(
+  xml: string,
+  statsByName: ReadonlyMap<string, DomStats>,
+  managedSave: ReadonlySet<string>,
+  context: InventoryContext,
+  nicAddresses?: ReadonlyMap<string, readonly string[]>,
+): Vm {
+  const vm = parseDomainXml(xml, {
+    provider: context.provider,
+    host: context.host,
+    state: 'unknown',
+    nicAddresses,
+  });
+  const stats = statsByName.get(vm.name);
+  vm.powerState = stateOf(stats, managedSave);
+  if (vm.guest.toolsState === 'unknown' && vm.powerState === 'off')
+    vm.guest.toolsState = 'not-running';
+  const sizes = blockSizes(stats);
+  for (const disk of vm.disks) {
+    const size = sizes.get(disk.id);
+    if (size?.capacity !== undefined && disk.sizeBytes === 0) disk.sizeBytes = size.capacity;
+  }
+  return vm;
+}
+
+/**
+ * `summary` records of every defined domain (running or not), in one runMany (one SSH exec).
+ */
+export async function listDomains(
+  virsh: Virsh,
+  context: InventoryContext,
+  options: VirshCallOptions = {},
+): Promise<Vm[]> {
+  const [uuids, saved, stats] = await virsh.runMany(
+    [UUID_LIST_ARGS, MANAGED_SAVE_ARGS, STATS_ARGS],
+    {
+      idempotent: true,
+      ...options,
+    },
+  );
+  for (const result of [uuids, saved, stats]) if (result && !result.ok) throw result.error;
+  const byName = parseUuidNameList(uuids?.stdout ?? '');
+  const managedSave = new Set(lines(saved?.stdout ?? ''));
+  const out: Vm[] = [];
+  for (const block of parseDomStats(stats?.stdout ?? '')) {
+    const uuid = byName.get(block.name);
+    // A domain defined between `list` and `domstats` has no UUID here: left for the next call.
+    if (uuid !== undefined) out.push(summaryVm(block, uuid, managedSave, context));
+  }
+  return out;
+}
+
+/**
+ * `full` records. With `names`: ONE runMany — `list --with-managed-save`, `domstats` of all
+ * domains and `dumpxml` of each named one; names (or UUIDs) that do not exist are left out.
+ * Without `names`: `list --all --name` first, so two round trips.
+ */
+export async function describeDomains(
+  virsh: Virsh,
+  select: DescribeDomainsOptions,
+  context: InventoryContext,
+  options: VirshCallOptions = {},
+): Promise<Vm[]> {
+  const call = { idempotent: true, ...options };
+  let names = select.names;
+  if (names === undefined) names = lines(await virsh.run(['list', '--all', '--name'], call));
+  const results = await virsh.runMany(
+    [MANAGED_SAVE_ARGS, STATS_ARGS, ...names.map((name) => ['dumpxml', '--', name])],
+    call,
+  );
+  const [saved, stats] = results;
+  for (const result of [saved, stats]) if (result && !result.ok) throw result.error;
+  const managedSave = new Set(lines(saved?.stdout ?? ''));
+  const statsByName = new Map(
+    parseDomStats(stats?.stdout ?? '').map((block) => [block.name, block]),
+  );
+  const out: Vm[] = [];
+  for (const result of results.slice(2)) {
+    if (!result.ok) {
+      if (NotFoundError.isInstance(result.error)) continue;
+      throw result.error;
+    }
+    out.push(fullVm(result.stdout, statsByName, managedSave, context));
+  }
+  return out;
+}
+
+/**
+ * The `full` record of one domain by name or UUID (`get`): `dumpxml`, `domstats` and the
+ * managed-save list in one runMany; when the domain runs and its qemu-ga channel is connected, a
+ * second call `domifaddr --source agent` fills the NICs' addresses (an agent failure leaves them
+ * empty). Snapshots are left empty.
+ *
+ * @throws NotFoundError when no domain has that name or UUID.
+ */
+export async function describeDomain(
+  virsh: Virsh,
+  nameOrUuid: string,
+  context: InventoryContext,
+  options: VirshCallOptions = {},
+): Promise<Vm> {
+  const call = { idempotent: true, ...options };
+  const [xml, saved, stats] = await virsh.runMany(
+    [['dumpxml', '--', nameOrUuid], MANAGED_SAVE_ARGS, [...STATS_ARGS, '--', nameOrUuid]],
+    call,
+  );
+  for (const result of [xml, saved, stats]) if (result && !result.ok) throw result.error;
+  const managedSave = new Set(lines(saved?.stdout ?? ''));
+  const statsByName = new Map(
+    parseDomStats(stats?.stdout ?? '').map((block) => [block.name, block]),
+  );
+  const vm = fullVm(xml?.stdout ?? '', statsByName, managedSave, context);
+  if (vm.powerState !== 'on' || vm.guest.toolsState !== 'running') return vm;
+  let entries: DomIfAddress[];
+  try {
+    entries = parseDomIfAddr(
+      await virsh.run(['domifaddr', '--source', 'agent', '--', vm.ref.id], call),
+    );
+  } catch {
+    return vm;
+  }
+  const addresses = new Map<string, string[]>();
+  for (const entry of entries) {
+    if (!entry.mac) continue;
+    const mac = entry.mac.toLowerCase();
+    addresses.set(mac, [...(addresses.get(mac) ?? []), entry.address]);
+  }
+  return fullVm(xml?.stdout ?? '', statsByName, managedSave, context, addresses);
+}
