@@ -228,6 +228,60 @@ describe.skipIf(!bed)('libvirt storage against the bed', () => {
     await expect(downloadVolume(virsh, { pool, name })).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  it('stopping a download early ends the remote virsh; an aborted upload leaves no volume', async () => {
+    const bytes = randomBytes(16 * MiB);
+    const name = `${prefix}-stop.raw`;
+    await uploadVolume(virsh, {
+      pool,
+      name,
+      format: 'raw',
+      sizeBytes: bytes.length,
+      source: chunks(bytes),
+    });
+    const virshOnHost = async () =>
+      (await ssh.exec(['ps', '-eo', 'args'])).stdout
+        .toString('utf8')
+        .split('\n')
+        .filter((line) => line.startsWith('virsh') && line.includes(name));
+    const down = await downloadVolume(virsh, { pool, name });
+    let got = 0;
+    for await (const chunk of down.stream) {
+      got += chunk.byteLength;
+      // Held back by the SSH window (16 MiB > what is in flight): virsh is still running.
+      expect(await virshOnHost()).toHaveLength(1);
+      break;
+    }
+    expect(got).toBeGreaterThan(0);
+    expect(got).toBeLessThan(bytes.length);
+    let left = await virshOnHost();
+    for (let tries = 0; left.length > 0 && tries < 20; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      left = await virshOnHost();
+    }
+    expect(left).toEqual([]);
+    await deleteVolume(virsh, pool, name);
+
+    const controller = new AbortController();
+    const aborted = `${prefix}-abort.raw`;
+    async function* slow(): AsyncGenerator<Uint8Array> {
+      yield bytes.subarray(0, MiB);
+      controller.abort(new Error('stop the upload'));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      yield bytes.subarray(MiB, 2 * MiB);
+    }
+    await expect(
+      uploadVolume(virsh, {
+        pool,
+        name: aborted,
+        format: 'raw',
+        sizeBytes: bytes.length,
+        source: slow(),
+        signal: controller.signal,
+      }),
+    ).rejects.toThrow('stop the upload');
+    await expect(volumeInfo(virsh, pool, aborted)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
   // Registered only on request (not a skip): 256 MiB each way is too slow for every run.
   if (process.env.HVKIT_MEASURE === '1')
     it('measures 256 MiB: vol-upload vs cat > f, vol-download vs cat f, RSS', async () => {
