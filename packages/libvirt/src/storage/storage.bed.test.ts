@@ -303,9 +303,18 @@ describe.skipIf(!bed)('libvirt storage against the bed', () => {
       const rate = (ms: number) => ((size / MiB / ms) * 1000).toFixed(0);
       try {
         let t = performance.now();
-        const catIn = await ssh.spawn(['sh', '-c', `cat > ${file}`], { stdin: source() });
+        // Hashed on the way, as uploadVolume does: the comparison is of the transports.
+        const catInHash = createHash('sha256');
+        async function* hashed(): AsyncGenerator<Uint8Array> {
+          for await (const chunk of source()) {
+            catInHash.update(chunk);
+            yield chunk;
+          }
+        }
+        const catIn = await ssh.spawn(['sh', '-c', `cat > ${file}`], { stdin: hashed() });
         expect((await catIn.exit).code).toBe(0);
         const catUp = performance.now() - t;
+        expect(catInHash.digest('hex')).toBe(digest);
 
         t = performance.now();
         await uploadVolume(virsh, {
