@@ -691,7 +691,6 @@ export class VsphereDriver implements ProviderDriver {
 
   async create(spec: VmSpec, options: DriverOptions): Promise<TaskStart> {
     assertXmlSafe(spec, 'VM spec');
-    const { names, folder, host, pool } = await this.#placement(spec.placement, options);
     if (spec.image?.kind === 'template') {
       return this.#createFromTemplate(spec, spec.image.template, options);
     }
@@ -720,6 +719,9 @@ export class VsphereDriver implements ProviderDriver {
     if (spec.image?.kind === 'content-library') {
       return this.#deployLibrary(spec, spec.image, options);
     }
+    // Image sources resolve their own placement (clone, library deploy); only a blank create
+    // needs it here, and a disk image id is refused before any request.
+    const { names, folder, host, pool } = await this.#placement(spec.placement, options);
     const target = this.#createTarget(names);
     const diskFiles = await this.#imageDiskFiles(spec, target.defaultDatastore, options);
     const built = buildCreateSpec(spec, diskFiles ? { ...target, diskFiles } : target);
