@@ -1,0 +1,204 @@
+/**
+ * Goal 1: many cheap virsh operations through hvkit against the same commands through OpenSSH,
+ * once over a ControlMaster connection and once with a new connection per command.
+ *
+ * The operations cycle through `domstate`, `dominfo`, `domuuid` (on a few defined, never started
+ * bench domains) and `list --all --name`. hvkit's side runs them with `Virsh.run` on one
+ * `@hvkit/ssh` connection; the OpenSSH sides send the exact remote command line hvkit sent
+ * (recorded from hvkit's transport in the warm-up pass) as one `ssh` child process per command.
+ */
+
+import type { Virsh } from '../../packages/libvirt/src/virsh/virsh.js';
+import { shellCommand } from '../../packages/ssh/src/index.js';
+import type { CountingTransport } from './bed.js';
+import type { OpenSsh, SshMode } from './openssh.js';
+import { load1, type Spread, spread } from './stats.js';
+
+const KINDS = ['domstate', 'dominfo', 'domuuid', 'list'] as const;
+
+/** The virsh argv of operation `index`: kinds in turn, domains in turn every four operations. */
+export function opArgs(index: number, domains: readonly string[]): string[] {
+  const kind = KINDS[index % KINDS.length] ?? 'list';
+  if (kind === 'list') return ['list', '--all', '--name'];
+  return [kind, '--', domains[Math.floor(index / KINDS.length) % domains.length] ?? ''];
+}
+
+/**
+ * One operation through hvkit, returning virsh's stdout. The only thing to change when the
+ * provider lands: e.g. `(index) => provider.get(refs[index % refs.length])` for `get`, with the
+ * output check then done on the Vm (today `Virsh.run`, the layer the provider calls).
+ */
+export type HvkitOp = (index: number) => Promise<string>;
+
+/** {@link HvkitOp} through `Virsh.run` (what the provider's `get`/power calls are built on). */
+export function virshOp(virsh: Virsh, domains: readonly string[]): HvkitOp {
+  return (index) => virsh.run(opArgs(index, domains), { idempotent: true });
+}
+
+/** Settings of {@link benchOps}. */
+export interface OpsSettings {
+  /** Operations per round through hvkit and the ControlMaster. */
+  ops: number;
+  /** Operations per round with a new ssh each (slow: scaled to per-operation figures). */
+  newSshOps: number;
+  rounds: number;
+  /** Operations in flight in the concurrent variant. */
+  concurrency: number;
+}
+
+type Side = 'hvkit' | 'mux' | 'new' | 'hvkit-concurrent' | 'mux-concurrent';
+
+/** What each side did: per-round totals and per-operation medians. */
+export interface OpsResult {
+  settings: OpsSettings;
+  /** The bench domains the operations address. */
+  domains: string[];
+  sides: Record<Side, Spread & { ops: number; perOpMs: number }>;
+  /** hvkit sequential / ControlMaster sequential (goal ≤ 1.0). */
+  ratioToMux: number;
+  /** hvkit concurrent / ControlMaster concurrent. */
+  ratioToMuxConcurrent: number;
+  /** new-ssh per op / hvkit per op (goal ≥ 10). */
+  speedupOverNewSsh: number;
+  /** SSH execs hvkit made per operation (1 expected). */
+  hvkitExecsPerOp: number;
+  /** Operations whose output differed between the sides (see {@link normalize}). */
+  mismatches: number;
+  loadPerRound: number[];
+}
+
+/**
+ * An operation's output for comparison across sides: `list --all --name` keeps only the bench's
+ * domains (other helpers define and undefine theirs on the shared bed at any time).
+ */
+function normalize(args: readonly string[], stdout: string, prefix: string): string {
+  if (args[0] !== 'list') return stdout;
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith(prefix))
+    .sort()
+    .join('\n');
+}
+
+/** Runs `count` operations with at most `limit` in flight; returns the outputs in order. */
+async function pool(
+  count: number,
+  limit: number,
+  run: (index: number) => Promise<string>,
+): Promise<string[]> {
+  const out: string[] = new Array(count);
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const index = next++;
+      out[index] = await run(index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
+  return out;
+}
+
+/**
+ * Measures the sides in interleaved rounds (the starting side rotates each round), after one
+ * warm-up pass of each. Throws when an OpenSSH command fails: a failed command is not a result.
+ */
+export async function benchOps(options: {
+  hvkit: HvkitOp;
+  counter: CountingTransport;
+  openssh: OpenSsh;
+  domains: readonly string[];
+  prefix: string;
+  settings: OpsSettings;
+  log: (line: string) => void;
+}): Promise<OpsResult> {
+  const { hvkit, counter, openssh, domains, prefix, settings } = options;
+  const { ops, newSshOps, concurrency } = settings;
+
+  // Warm-up of hvkit that records the remote command line of each operation.
+  const lines: string[] = [];
+  counter.reset();
+  for (let index = 0; index < ops; index++) {
+    await hvkit(index);
+    const argv = counter.execs.at(-1);
+    if (!argv) throw new Error('hvkit made no SSH exec');
+    lines.push(shellCommand(argv));
+  }
+  const hvkitExecsPerOp = counter.execs.length / ops;
+  const openSshOp = (mode: SshMode) => async (index: number) => {
+    const result = await openssh.run(mode, lines[index] ?? '');
+    if (result.code !== 0)
+      throw new Error(`ssh (${mode}) ${lines[index]} exited ${result.code}: ${result.stderr}`);
+    return result.stdout;
+  };
+  for (let index = 0; index < 4; index++) await openSshOp('mux')(index);
+  await openSshOp('new')(0);
+
+  const sides: Record<Side, { ops: number; run: () => Promise<string[]> }> = {
+    hvkit: { ops, run: () => pool(ops, 1, hvkit) },
+    mux: { ops, run: () => pool(ops, 1, openSshOp('mux')) },
+    new: { ops: newSshOps, run: () => pool(newSshOps, 1, openSshOp('new')) },
+    'hvkit-concurrent': { ops, run: () => pool(ops, concurrency, hvkit) },
+    'mux-concurrent': { ops, run: () => pool(ops, concurrency, openSshOp('mux')) },
+  };
+  const order = Object.keys(sides) as Side[];
+  const times: Record<Side, number[]> = {
+    hvkit: [],
+    mux: [],
+    new: [],
+    'hvkit-concurrent': [],
+    'mux-concurrent': [],
+  };
+  const outputs = new Map<Side, string[]>();
+  const loadPerRound: number[] = [];
+  for (let round = 0; round < settings.rounds; round++) {
+    loadPerRound.push(load1());
+    for (let step = 0; step < order.length; step++) {
+      const side = order[(round + step) % order.length] as Side;
+      const started = performance.now();
+      const out = await sides[side].run();
+      times[side].push(performance.now() - started);
+      if (round === 0) outputs.set(side, out);
+    }
+    options.log(
+      `  ops round ${round + 1}/${settings.rounds}: ${order.map((side) => `${side} ${(times[side].at(-1) ?? 0).toFixed(0)} ms`).join(', ')} (load ${loadPerRound.at(-1)})`,
+    );
+  }
+
+  // The sides must have printed the same thing for the same command.
+  let mismatches = 0;
+  const reference = outputs.get('hvkit') ?? [];
+  for (const [side, out] of outputs) {
+    out.forEach((stdout, index) => {
+      const args = opArgs(index, domains);
+      if (normalize(args, stdout, prefix) !== normalize(args, reference[index] ?? '', prefix)) {
+        mismatches++;
+        options.log(`  MISMATCH ${side} op ${index} (${args.join(' ')})`);
+      }
+    });
+  }
+
+  const result = Object.fromEntries(
+    order.map((side) => {
+      const figures = spread(times[side]);
+      return [
+        side,
+        {
+          ...figures,
+          ops: sides[side].ops,
+          perOpMs: Math.round((figures.medianMs / sides[side].ops) * 100) / 100,
+        },
+      ];
+    }),
+  ) as OpsResult['sides'];
+  return {
+    settings,
+    domains: [...domains],
+    sides: result,
+    ratioToMux: result.hvkit.medianMs / result.mux.medianMs,
+    ratioToMuxConcurrent: result['hvkit-concurrent'].medianMs / result['mux-concurrent'].medianMs,
+    speedupOverNewSsh: result.new.perOpMs / result.hvkit.perOpMs,
+    hvkitExecsPerOp,
+    mismatches,
+    loadPerRound,
+  };
+}

@@ -1,0 +1,278 @@
+/**
+ * hvkit's libvirt layers against virsh driven through the OpenSSH client, on the running libvirt
+ * bed, all in ONE run (so the shared 2-core machine's load hits every side alike): ratios, never
+ * pass/fail. See README.md for what each side does exactly.
+ *
+ *   pnpm run bench:libvirt                      # all three parts
+ *   pnpm run bench:libvirt -- --only ops,describe
+ *
+ * 1. `ops`: BENCH_OPS (100) cheap operations (domstate, dominfo, domuuid, list --all --name) through
+ *    hvkit's `Virsh.run` vs the same remote command lines as `ssh` children over one ControlMaster
+ *    (goal ≤ 1.0×) and with a new `ssh` each (BENCH_NEW_SSH_OPS, 20, scaled per operation; goal
+ *    hvkit ≥ 10× faster); plus a BENCH_CONCURRENCY (8) in flight variant. BENCH_OPS_ROUNDS (5).
+ * 2. `describe`: BENCH_DOMAINS (200) defined domains described by `listDomains`/`describeDomains`
+ *    vs one `virsh list --all` over the ControlMaster (goal: one round trip, ≤ 2×).
+ *    BENCH_DESCRIBE_ROUNDS (7).
+ * 3. `transfer`: BENCH_TRANSFER_MIB (1024) up and down with SHA-256 through
+ *    `uploadVolume`/`downloadVolume` vs `cat` over the ControlMaster (goal ≥ 0.8×, flat memory).
+ *    BENCH_TRANSFER_ROUNDS (3).
+ *
+ * Needs the bed (testbeds/libvirt/start.sh). Everything it makes is named `hvkit-bench-<run>-…`
+ * and removed at the end, on error and on Ctrl-C; objects named `hvkit-bench-` that a killed run
+ * left are removed at the start (do not run two benches at once). Results:
+ * results/<timestamp>.json and .md.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Virsh } from '../../packages/libvirt/src/virsh/virsh.js';
+import {
+  BENCH_PREFIX,
+  connectToBed,
+  countingTransport,
+  defineDomains,
+  readBed,
+  removeBenchObjects,
+} from './bed.js';
+import { benchDescribe, type DescribeResult } from './describe.js';
+import { OpenSsh } from './openssh.js';
+import { benchOps, type OpsResult, virshOp } from './ops.js';
+import { markdownTable, ratio } from './stats.js';
+import { benchTransfer, type TransferResult } from './transfer.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..', '..');
+const PARTS = ['ops', 'describe', 'transfer'] as const;
+type Part = (typeof PARTS)[number];
+
+const env = (name: string, fallback: number) => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new Error(`${name} must be a whole number ≥ 1`);
+  return value;
+};
+
+function selectedParts(): Part[] {
+  const at = process.argv.indexOf('--only');
+  if (at < 0) return [...PARTS];
+  const wanted = (process.argv[at + 1] ?? '').split(',');
+  const unknown = wanted.filter((part) => !PARTS.includes(part as Part));
+  if (unknown.length > 0) throw new Error(`--only: unknown part ${unknown.join(', ')}`);
+  return wanted as Part[];
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Cleanups to run once, whether the run ends, fails or is interrupted. */
+const cleanups: (() => Promise<void>)[] = [];
+let cleaning: Promise<void> | undefined;
+function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const cleanup of cleanups.reverse())
+      await cleanup().catch((error: unknown) =>
+        log(`bench/libvirt: clean-up failed: ${String(error)}`),
+      );
+  })();
+  return cleaning;
+}
+
+function opsTable(ops: OpsResult): string {
+  const rows = Object.entries(ops.sides).map(([side, figures]) => [
+    side,
+    String(figures.ops),
+    `${figures.medianMs.toFixed(0)} ms`,
+    `${figures.minMs.toFixed(0)}–${figures.maxMs.toFixed(0)} ms`,
+    `${figures.perOpMs.toFixed(2)} ms`,
+  ]);
+  return [
+    markdownTable(['side', 'ops/round', 'median', 'min–max', 'per op'], rows),
+    '',
+    `hvkit / ControlMaster, sequential: **${ratio(ops.ratioToMux)}** (goal ≤ 1.0×); ${ops.settings.concurrency} in flight: ${ratio(ops.ratioToMuxConcurrent)}. ` +
+      `New ssh per op / hvkit per op: **${ops.speedupOverNewSsh.toFixed(1)}×** faster (goal ≥ 10×). ` +
+      `hvkit SSH execs per op: ${ops.hvkitExecsPerOp}; output mismatches between sides: ${ops.mismatches}; load per round: ${ops.loadPerRound.join(', ')}.`,
+  ].join('\n');
+}
+
+function describeTable(describe: DescribeResult): string {
+  const rows = Object.entries(describe.sides).map(([side, figures]) => [
+    side,
+    `${figures.medianMs.toFixed(1)} ms`,
+    `${figures.minMs.toFixed(1)}–${figures.maxMs.toFixed(1)} ms`,
+    ratio(figures.ratioToMuxList),
+    String(figures.execs),
+    String(figures.count),
+  ]);
+  return [
+    markdownTable(
+      ['side', 'median', 'min–max', '÷ list --all (mux)', 'SSH execs', 'domains returned'],
+      rows,
+    ),
+    '',
+    `${describe.domains} bench domains defined (plus whatever other helpers had on the bed); goal: one round trip, ≤ 2× one list --all. Load per round: ${describe.loadPerRound.join(', ')}.`,
+  ].join('\n');
+}
+
+function transferTable(transfer: TransferResult): string {
+  const rows = (sides: Record<string, TransferResult['upload'][keyof TransferResult['upload']]>) =>
+    Object.entries(sides).map(([side, figures]) => [
+      side,
+      `${(figures.medianMs / 1000).toFixed(2)} s`,
+      `${(figures.minMs / 1000).toFixed(2)}–${(figures.maxMs / 1000).toFixed(2)} s`,
+      `${figures.mibPerS.toFixed(0)} MiB/s`,
+      `+${figures.rssGrowthMiB.toFixed(0)} MiB`,
+    ]);
+  const header = ['side', 'median', 'min–max', 'throughput', 'RSS peak − baseline (max)'];
+  return [
+    markdownTable(header, [...rows(transfer.upload), ...rows(transfer.download)]),
+    '',
+    `${transfer.sizeMiB} MiB, ${transfer.rounds} rounds, SHA-256 ${transfer.sha256.slice(0, 16)}… checked on every side; hashing alone ${transfer.hashAloneMs} ms. ` +
+      `uploadVolume ÷ cat > f: **${ratio(transfer.uploadRatio)}**, downloadVolume ÷ cat f: **${ratio(transfer.downloadRatio)}** of the throughput (goal ≥ 0.8×). Load per round: ${transfer.loadPerRound.join(', ')}.`,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const parts = selectedParts();
+  const bed = readBed(repo);
+  const run = randomBytes(3).toString('hex');
+  const prefix = `${BENCH_PREFIX}${run}-`;
+  const loadAtStart = loadavg().map((value) => Number(value.toFixed(2)));
+  const started = new Date();
+
+  const ssh = connectToBed(bed);
+  const counter = countingTransport(ssh);
+  const virsh = new Virsh(counter, { uri: bed.libvirtUri });
+  const plain = new Virsh(ssh, { uri: bed.libvirtUri });
+  const openssh = new OpenSsh(bed.sshConfigPath);
+  cleanups.push(async () => {
+    await ssh.close();
+  });
+  cleanups.push(() => openssh.stopMaster());
+  const connectStarted = performance.now();
+  await ssh.connect();
+  const hvkitConnectMs = performance.now() - connectStarted;
+  const master = await openssh.startMaster();
+  const stale = await removeBenchObjects(ssh, plain, bed, BENCH_PREFIX);
+  if (stale.domains + stale.volumes > 0)
+    log(
+      `bench/libvirt: removed ${stale.domains} domains, ${stale.volumes} volumes left by an earlier run`,
+    );
+  cleanups.push(async () => {
+    const removed = await removeBenchObjects(ssh, plain, bed, prefix);
+    log(
+      `bench/libvirt: removed ${removed.domains} domains, ${removed.volumes} volumes of this run`,
+    );
+  });
+  log(
+    `bench/libvirt: run ${run}, parts ${parts.join(', ')}; load ${loadAtStart.join(' ')} on ${cpus().length} CPUs; ` +
+      `hvkit connect ${hvkitConnectMs.toFixed(0)} ms, ControlMaster ${master.ms.toFixed(0)} ms (${master.cipher ?? 'cipher ?'})`,
+  );
+
+  let ops: OpsResult | undefined;
+  let describe: DescribeResult | undefined;
+  let transfer: TransferResult | undefined;
+  if (parts.includes('ops')) {
+    const domains = Array.from({ length: 4 }, (_, index) => `${prefix}op-${index}`);
+    await defineDomains(ssh, plain, domains, bed.network);
+    ops = await benchOps({
+      hvkit: virshOp(virsh, domains),
+      counter,
+      openssh,
+      domains,
+      prefix,
+      settings: {
+        ops: env('BENCH_OPS', 100),
+        newSshOps: env('BENCH_NEW_SSH_OPS', 20),
+        rounds: env('BENCH_OPS_ROUNDS', 5),
+        concurrency: env('BENCH_CONCURRENCY', 8),
+      },
+      log,
+    });
+    await removeBenchObjects(ssh, plain, bed, `${prefix}op-`);
+  }
+  if (parts.includes('describe')) {
+    const count = env('BENCH_DOMAINS', 200);
+    const names = Array.from(
+      { length: count },
+      (_, index) => `${prefix}d-${String(index).padStart(3, '0')}`,
+    );
+    const defineStarted = performance.now();
+    await defineDomains(ssh, plain, names, bed.network);
+    log(
+      `  defined ${count} domains in ${(performance.now() - defineStarted).toFixed(0)} ms (one runMany)`,
+    );
+    describe = await benchDescribe({
+      virsh,
+      counter,
+      openssh,
+      names,
+      rounds: env('BENCH_DESCRIBE_ROUNDS', 7),
+      log,
+    });
+    await removeBenchObjects(ssh, plain, bed, `${prefix}d-`);
+  }
+  if (parts.includes('transfer')) {
+    transfer = await benchTransfer({
+      virsh: plain,
+      ssh,
+      openssh,
+      pool: bed.pool,
+      prefix,
+      sizeMiB: env('BENCH_TRANSFER_MIB', 1024),
+      rounds: env('BENCH_TRANSFER_ROUNDS', 3),
+      log,
+    });
+  }
+
+  const result = {
+    date: started.toISOString(),
+    run,
+    machine: {
+      cpus: cpus().length,
+      loadavgAtStart: loadAtStart,
+      loadavgAtEnd: loadavg().map((value) => Number(value.toFixed(2))),
+    },
+    node: process.version,
+    bed: bed.versions,
+    hvkitConnectMs: Math.round(hvkitConnectMs),
+    controlMaster: { startMs: Math.round(master.ms), cipher: master.cipher },
+    ops,
+    describe,
+    transfer,
+  };
+  const stamp = started.toISOString().replace(/[:]/g, '').replace(/\..*/, '');
+  const resultDir = join(here, 'results');
+  mkdirSync(resultDir, { recursive: true });
+  const jsonPath = join(resultDir, `${stamp}.json`);
+  writeFileSync(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
+  const markdown = [
+    `# bench/libvirt run ${run}, ${started.toISOString()}`,
+    '',
+    `Node ${process.version}, libvirt ${bed.versions.libvirt}, QEMU ${bed.versions.qemu}, OpenSSH ${bed.versions.openssh} (ControlMaster cipher ${master.cipher ?? '?'}); ${cpus().length} CPUs, load at start ${loadAtStart.join(' ')}, at end ${result.machine.loadavgAtEnd.join(' ')}.`,
+    ...(ops ? ['', '## Operations', '', opsTable(ops)] : []),
+    ...(describe ? ['', '## Describing defined domains', '', describeTable(describe)] : []),
+    ...(transfer ? ['', '## Volume transfer', '', transferTable(transfer)] : []),
+    '',
+  ].join('\n');
+  const markdownPath = join(resultDir, `${stamp}.md`);
+  writeFileSync(markdownPath, markdown);
+  process.stdout.write(
+    `${markdown}\nresults: ${relative(repo, jsonPath)}, ${relative(repo, markdownPath)}\n`,
+  );
+}
+
+// Ctrl-C or a kill: remove what the run made, stop the ControlMaster, then exit.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    log(`bench/libvirt: ${signal}, cleaning up`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+
+main()
+  .then(() => cleanUp())
+  .catch(async (error: unknown) => {
+    log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    await cleanUp();
+    process.exit(1);
+  });
