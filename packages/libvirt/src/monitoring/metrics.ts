@@ -267,7 +267,8 @@ export async function getMetrics(
   const sampler = options.sampler;
   let first = sampler?.usable(domain, now());
   let second = await sample(virsh, domain, options, now);
-  let values = first ? metricValues(first, second) : undefined;
+  // Not running: zeros from this one reading (metricValues needs no pair for that).
+  let values = first || !isLive(second.fields) ? metricValues(first ?? second, second) : undefined;
   if (values === undefined && isLive(second.fields)) {
     first = second;
     await sleep(intervalMs, options.signal);
