@@ -4,7 +4,7 @@
  * for a channel slot (the concurrency cap) and never share a channel.
  */
 import { readFileSync } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import {
   AuthenticationError,
   HvkitError,
@@ -18,6 +18,7 @@ import {
 } from '@hvkit/core';
 import ssh2 from 'ssh2';
 import { ChannelLimit } from './channel-limit.js';
+import { checkForwardTarget, type ForwardOutOptions, forwardOpenError } from './forward.js';
 import {
   checkKnownHostKey,
   checkPinnedHostKey,
@@ -142,6 +143,8 @@ export interface SshConnectionStats {
   queuedChannels: number;
   /** A connection is up right now. */
   connected: boolean;
+  /** Forwarded TCP channels open now ({@link SshConnection.forwardOut}; not counted in `activeChannels`). */
+  forwardedChannels: number;
 }
 
 interface Live {
@@ -181,6 +184,8 @@ export class SshConnection {
   #warnedInsecure = false;
   /** Commands running now, so close() can stop them instead of orphaning them. */
   readonly #running = new Set<Running>();
+  /** Forwarded TCP channels open now, so close() can end them. */
+  readonly #forwards = new Set<ClientChannel>();
 
   /** @throws InvalidSpecError for bad settings (see {@link resolveSshOptions}). */
   constructor(options: SshTransportOptions) {
@@ -201,6 +206,7 @@ export class SshConnection {
       activeChannels: this.#limit.active,
       queuedChannels: this.#limit.queued,
       connected: this.#current !== undefined && !this.#current.dead,
+      forwardedChannels: this.#forwards.size,
     };
   }
 
@@ -226,6 +232,7 @@ export class SshConnection {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const channel of this.#forwards) channel.destroy();
     const stopping = [...this.#running].map((run) => {
       run.stop('TERM', 'killed');
       return run.done.catch(() => undefined);
@@ -370,6 +377,111 @@ export class SshConnection {
     return new SftpHelpers({
       session: () => this.#sftpSession(),
       target: { host: this.host, port: this.port, provider: this.#options.provider },
+    });
+  }
+
+  /**
+   * Opens a TCP connection from the SSH server to `host:port` (an SSH `direct-tcpip` channel, as
+   * `ssh -L` does) and returns it as one byte stream both ways: what is written goes to the
+   * target, what the target sends is read. Backpressure both ways (the SSH window). End it with
+   * `end()` (end of file, the target may still answer) or `destroy()` (close at once).
+   * {@link openLocalForward} serves such streams on a local port.
+   *
+   * Not counted against `maxChannels`: that cap exists for OpenSSH's `MaxSessions`, which counts
+   * session channels (exec, sftp) and not forwarded ones (measured: test/forward.test.ts opens
+   * more forwarded channels than the test server's MaxSessions), and a long-lived stream (a
+   * console) must not hold a slot every virsh call needs. Cap them yourself
+   * (`openLocalForward`'s `maxConnections`). Connects or reconnects like {@link exec}; a channel
+   * that failed to open on a connection that had just died is tried once more on a new one
+   * (opening a TCP connection is always safe to repeat).
+   *
+   * @throws InvalidSpecError for a bad host or port, before any I/O.
+   * @throws TransportError when the server refuses (`details.reason: 'prohibited'`: forwarding
+   *   is off or restricted) or cannot reach the target (`'connect-failed'`), or the connection fails.
+   * @throws TimeoutError after `timeoutMs`; the signal's reason when aborted.
+   */
+  async forwardOut(host: string, port: number, options: ForwardOutOptions = {}): Promise<Duplex> {
+    checkForwardTarget(host, port);
+    const { signal, timeoutMs } = options;
+    signal?.throwIfAborted();
+    const program = `forward to ${host}:${port}`;
+    const timer = timeoutMs === undefined ? undefined : deadlineTimer(timeoutMs);
+    const waitSignal =
+      signal && timer ? AbortSignal.any([signal, timer.signal]) : (signal ?? timer?.signal);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const live = await abortable(this.#connection(), waitSignal);
+        const opening = this.#directTcpip(live, host, port, options);
+        // Given up while the channel was opening: if it opens after all, close it at once.
+        opening.then(
+          (late) => {
+            if (waitSignal?.aborted) late.destroy();
+          },
+          () => {},
+        );
+        try {
+          const channel = await abortable(opening, waitSignal);
+          this.#forwards.add(channel);
+          // ssh2 emits the channel's own 'close' only once its data was read to the end, which
+          // the owner of a destroyed stream no longer does. Its (always empty) stderr is drained
+          // here, so the stderr's 'close' marks the SSH channel's close in every case.
+          channel.stderr.resume();
+          channel.stderr.once('close', () => this.#forwards.delete(channel));
+          // ssh2 may emit 'error' on a channel; the caller's pipe handles it, never a crash.
+          channel.on('error', () => {});
+          this.#logger.debug('ssh forward', { host, port, generation: live.generation });
+          return channel;
+        } catch (error) {
+          if (error instanceof NotSent && /Not connected|No response/.test(error.message)) {
+            this.#forget(live);
+          }
+          if (error instanceof NotSent && live.dead && attempt < 2) continue;
+          if (error instanceof NotSent) {
+            throw this.#channelError(error, live, program, 'not-sent', true);
+          }
+          throw error;
+        }
+      }
+    } catch (error) {
+      if (HvkitError.isInstance(error)) throw error;
+      throw this.#waitError(error, signal, timeoutMs, program, 'not-sent', true);
+    } finally {
+      timer?.cancel();
+    }
+  }
+
+  #directTcpip(
+    live: Live,
+    host: string,
+    port: number,
+    options: ForwardOutOptions,
+  ): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      const context = {
+        sshHost: this.host,
+        sshPort: this.port,
+        host,
+        port,
+        provider: this.#options.provider,
+      };
+      try {
+        live.client.forwardOut(
+          options.originHost ?? '127.0.0.1',
+          options.originPort ?? 0,
+          host,
+          port,
+          (error, channel) => {
+            if (!error) resolve(channel);
+            else
+              reject(
+                forwardOpenError(error, context) ?? new NotSent(error.message, { cause: error }),
+              );
+          },
+        );
+      } catch (error) {
+        // "Not connected": the client closed between our check and the call.
+        reject(new NotSent((error as Error).message, { cause: error }));
+      }
     });
   }
 
