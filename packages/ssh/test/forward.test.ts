@@ -191,7 +191,7 @@ describe.skipIf(!bed)('TCP forwarding over a real sshd', () => {
               client.on('data', (chunk: Buffer) => chunks.push(chunk));
               client.once('end', () => resolve(Buffer.concat(chunks)));
               client.once('error', reject);
-              client.end(payloads[index]);
+              client.end(payloads[index] as Buffer);
             }),
         ),
       );
