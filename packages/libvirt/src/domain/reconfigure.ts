@@ -850,6 +850,7 @@ class Planner {
     }
     // Running domain: more vCPUs within the booted maximum and topology plug now; the rest waits.
     const live = state.live === undefined ? undefined : cpuOf(state.live);
+    let countNow = true;
     if (cpu.count !== undefined) {
       let now = live === undefined;
       if (live !== undefined) {
@@ -863,12 +864,13 @@ class Planner {
           });
       }
       this.#mark('cpu.count', now);
+      countNow = now;
     }
     if (cpu.coresPerSocket !== undefined)
       this.#mark('cpu.coresPerSocket', live === undefined || live.cores === cores);
     // The booted maximum cannot change: a hot-add switch is live only when it already holds.
     if (cpu.hotAdd !== undefined)
-      this.#mark('cpu.hotAdd', live === undefined || live.max > count === cpu.hotAdd);
+      this.#mark('cpu.hotAdd', live === undefined || (countNow && live.max > count === cpu.hotAdd));
   }
 
   memory(memory: VmChange['memory']): void {
@@ -890,6 +892,7 @@ class Planner {
     if (size !== config.sizeMiB || max !== config.maxMiB)
       configSet(['setmem', '--domain', this.#uuid, '--size', String(size * 1024), '--config']);
     const live = state.live === undefined ? undefined : memoryOf(state.live);
+    let sizeNow = true;
     if (memory.sizeMiB !== undefined) {
       // The balloon moves only on a domain set up with headroom (hot-add): without it, hvkit's
       // contract is that memory does not change while running (conformance: pending).
@@ -901,9 +904,13 @@ class Planner {
           args: ['setmem', '--domain', this.#uuid, '--size', String(size * 1024), '--live'],
         });
       this.#mark('memory.sizeMiB', now);
+      sizeNow = now;
     }
     if (memory.hotAdd !== undefined)
-      this.#mark('memory.hotAdd', live === undefined || live.maxMiB > size === memory.hotAdd);
+      this.#mark(
+        'memory.hotAdd',
+        live === undefined || (sizeNow && live.maxMiB > size === memory.hotAdd),
+      );
   }
 
   disks(change: VmChange): void {
