@@ -21,6 +21,19 @@
  * - `desc`/`metadata`: `metadata-change … type description, uri <null>`; attach-interface live:
  *   `device-added … net1`. `setvcpus --config` and `setmaxmem --config` print nothing.
  * - `job-completed` and `tunable` print extra tab-indented lines; they are skipped.
+ *
+ * The listener's life (measured in monitoring.bed.test.ts): killing the remote virsh ends the
+ * channel and a new listener is up within ~1 s (restartDelayMs 200 there); after the SSH
+ * connection drops, the next spawn reconnects, but the old session's virsh gets no signal (no
+ * terminal) and lingers until its next write — the next event on the host — fails on the closed
+ * pipe. `close()` ends the remote virsh at once (SIGTERM through OpenSSH), checked with `ps`.
+ * virsh itself ends `event --loop` when its libvirtd connection closes (libvirtd restart):
+ * virsh's disconnect handler calls vshEventDone (read in virsh.c, not provoked on the shared bed).
+ *
+ * How a driver holds it: one EventLog per provider, started right after the SSH connection
+ * opens (NOT on the first `listEvents`: a VM created before would have no events, and the
+ * conformance rule creates a VM, then asks for its events), `learn(name, uuid)` after each
+ * define, `query` for `listEvents`, `close()` before closing the connection.
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { VmEvent } from '@hvkit/core';

@@ -277,6 +277,49 @@ describe.skipIf(!bed)('guest info, metrics and events on the real libvirt bed', 
     expect(events.map((event) => event.type)).toEqual(['vm-deleted', 'vm-created']);
   }, 60_000);
 
+  it('restarts after the SSH connection drops; the old remote virsh ends at its next write', async () => {
+    const [old] = [...(await listenerPids())].filter((item) => !listenersBefore.has(item));
+    expect(old).toBeDefined();
+    const gapsBefore = log.gaps.length;
+    ssh.dropConnection();
+    await until(
+      'a listener on the new connection',
+      async () =>
+        log.listening && log.gaps.length === gapsBefore + 1 && log.gaps.at(-1)?.to
+          ? true
+          : undefined,
+      60_000,
+    );
+    const pids = [...(await listenerPids())].filter((item) => !listenersBefore.has(item));
+    // Measured: the dropped session's virsh has no terminal and gets no signal; it lingers
+    // until its next write to the closed pipe (the next event on the host) kills it.
+    const lingering = pids.includes(old ?? '');
+    const spec = VmSpecSchema.parse({
+      name: `${PREFIX}drop`,
+      cpu: { count: 1 },
+      memory: { sizeMiB: 64 },
+      providerOptions: { libvirt: { domainType: 'qemu' } },
+    });
+    const { xml } = buildDomainXml(spec, { volumes: [], networks: new Map() });
+    await virsh.run(['define', '/dev/stdin'], { stdin: xml });
+    const third = (await virsh.run(['domuuid', '--', spec.name])).trim();
+    await virsh.run(['undefine', '--', third]);
+    await until(
+      'events of the third domain',
+      async () => (log.query({ vmId: third }).length === 2 ? true : undefined),
+      30_000,
+    );
+    await until(
+      'the old listener to end',
+      async () => ((await listenerPids()).has(old ?? '') ? undefined : true),
+      10_000,
+    );
+    const after = [...(await listenerPids())].filter((item) => !listenersBefore.has(item));
+    expect(after).toHaveLength(1);
+    expect(after[0]).not.toBe(old);
+    console.info(`old listener still running right after the drop: ${lingering}`);
+  }, 120_000);
+
   it('close() ends the remote virsh: no listener of ours is left on the host', async () => {
     await log.close();
     expect(log.listening).toBe(false);
@@ -290,7 +333,7 @@ describe.skipIf(!bed)('guest info, metrics and events on the real libvirt bed', 
     );
     // The events stay queryable after close.
     expect(log.query({ vmId: uuid }).length).toBeGreaterThan(0);
-    // The only listener failure was the kill above.
-    expect(errors).toHaveLength(1);
+    // The only listener failures were the kill and the dropped connection above.
+    expect(errors).toHaveLength(2);
   }, 30_000);
 });
