@@ -138,6 +138,31 @@ describe.skipIf(!bed)('libvirt snapshots against the bed', () => {
     return SnapshotTreeSchema.parse(await listSnapshots(virsh, domain));
   }
 
+  /** Runs `script` with /bin/sh in the guest (agent guest-exec) and returns its output. */
+  async function guestShell(domain: string, script: string): Promise<string> {
+    const command = (execute: string, args: object) =>
+      virsh.run([
+        'qemu-agent-command',
+        '--domain',
+        domain,
+        JSON.stringify({ execute, arguments: args }),
+      ]);
+    const started = JSON.parse(
+      await command('guest-exec', { path: '/bin/sh', arg: ['-c', script], 'capture-output': true }),
+    ) as { return: { pid: number } };
+    const deadline = performance.now() + 30_000;
+    for (;;) {
+      const status = JSON.parse(
+        await command('guest-exec-status', { pid: started.return.pid }),
+      ) as { return: { exited: boolean; 'out-data'?: string } };
+      if (status.return.exited) {
+        return Buffer.from(status.return['out-data'] ?? '', 'base64').toString('utf8');
+      }
+      if (performance.now() > deadline) throw new Error(`guest command did not end: ${script}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
   async function cleanUp(): Promise<void> {
     const names = (await virsh.run(['list', '--all', '--name'])).split('\n').map((n) => n.trim());
     for (const name of names.filter((item) => item.startsWith(prefix))) {
@@ -356,11 +381,18 @@ describe.skipIf(!bed)('libvirt snapshots against the bed', () => {
       }
     };
     const bootMs = await agentUp(90_000);
+    // The guest's root file system is its initramfs, in RAM: a file there survives a revert only
+    // when the memory is restored.
+    await guestShell(dom, 'echo before > /hvkit-marker');
 
     let started = performance.now();
     const snapshot = await createSnapshot(virsh, dom, { name: 'live', memory: true });
     const createMs = performance.now() - started;
     expect(snapshot).toMatchObject({ memory: true, powerState: 'on' });
+    await guestShell(dom, 'rm /hvkit-marker; echo after > /hvkit-after');
+    expect(await guestShell(dom, 'cat /hvkit-marker /hvkit-after 2>&1; true')).toMatch(
+      /No such file[\s\S]*after/,
+    );
 
     // From running: QEMU loads the saved state in place.
     started = performance.now();
@@ -377,6 +409,8 @@ describe.skipIf(!bed)('libvirt snapshots against the bed', () => {
     expect(await state(dom)).toBe('running');
     const agentAfterMs = await agentUp(30_000);
     expect(agentAfterMs).toBeLessThan(bootMs);
+    expect(await guestShell(dom, 'cat /hvkit-marker; ls /')).toMatch(/^before\n/);
+    expect(await guestShell(dom, 'ls /')).not.toContain('hvkit-after');
     await virsh.run(['destroy', '--domain', dom]);
     console.info(
       `guest 256 MiB TCG: boot to agent ${bootMs.toFixed(0)} ms; memory snapshot ${createMs.toFixed(0)} ms; revert running ${revertRunningMs.toFixed(0)} ms, from off ${revertOffMs.toFixed(0)} ms; agent after revert ${agentAfterMs.toFixed(0)} ms`,

@@ -11,6 +11,7 @@ import {
 } from '@hvkit/core';
 import type { ExecResult } from '@hvkit/ssh';
 import { describe, expect, it } from 'vitest';
+import { mapVirshError } from '../libvirt-errors.js';
 import { Virsh } from '../virsh/virsh.js';
 import { parseXml, textOf } from '../xml/xml-reader.js';
 import {
@@ -316,6 +317,9 @@ describe('createSnapshot', () => {
     ['err-offline-memory.stderr.txt', 'invalid-power-state'],
     ['err-running-without-memory.stderr.txt', 'invalid-power-state'],
     ['err-raw-disk.stderr.txt', 'invalid-state'],
+    // Texts of libvirt's source, not recorded (the bed has no OVMF; the lock needs a 30 s job).
+    ['err-pflash-running.libvirt-source.stderr.txt', 'invalid-power-state'],
+    ['err-job-lock.libvirt-source.stderr.txt', 'locked'],
   ])('maps %s to ConflictError %s', async (file, reason) => {
     const { virsh } = fakeHost({ [create]: fixture(file) });
     const error = await createSnapshot(virsh, DOM, { name: 's1' }).catch((caught) => caught);
@@ -411,6 +415,14 @@ describe('revertSnapshot and deleteSnapshot', () => {
 });
 
 describe('snapshotCleanupPlan', () => {
+  it('is needed: libvirt refuses a plain undefine of a domain with snapshots', () => {
+    const error = mapVirshError(fixture('err-undefine-with-snapshots.stderr.txt'), {
+      command: ['undefine'],
+    });
+    expect(ConflictError.isInstance(error) && error.reason === 'invalid-state').toBe(true);
+    expect(error.message).toMatch(/cannot delete inactive domain with 5 snapshots/);
+  });
+
   it('lists overlay and backing files of external snapshots and the undefine flag', async () => {
     const dom = 'hvkit-snap-x5';
     const { virsh } = fakeHost({
