@@ -415,6 +415,19 @@ describe.skipIf(!bed)('libvirt clones against the bed', () => {
       before,
     );
     if (QEMU_IMG) expect(sha256(await qcow2Data(base.name))).toBe(sha256(qcowData));
+
+    // A full clone of the (stopped) linked clone is flattened: no backing file, the template's data.
+    const linkedSource = await readCloneSource(virsh, result.uuid);
+    expect(linkedSource.disks[0]?.volume.backingStore?.path).toBe(base.path);
+    const flat = await cloneDomain(
+      virsh,
+      linkedSource,
+      { name: `${PREFIX}flat-d`, mode: 'full' },
+      { sourceIsTemplate: false },
+    );
+    expect(flat.volumes.map((item) => item.backingStore)).toEqual([undefined, undefined]);
+    if (QEMU_IMG)
+      expect(sha256(await qcow2Data(flat.volumes[0]?.name ?? ''))).toBe(sha256(qcowData));
   });
 
   it.skipIf(!QEMU_IMG)(
