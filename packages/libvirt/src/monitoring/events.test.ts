@@ -2,6 +2,7 @@
 // `virsh event --all --loop --timestamp` while this module's and other helpers' tests ran) parsed
 // and mapped, and the log's folding, resolution and queries on them.
 import { readFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Virsh } from '../virsh/virsh.js';
 import { EventLog, eventMeaning, parseEventLine } from './events.js';
@@ -219,5 +220,115 @@ describe('EventLog on recorded lines', () => {
     const kept = log.query({ limit: 100 });
     expect(kept).toHaveLength(5);
     expect(kept[0]?.type).toBe('vm-reconfigured');
+  });
+});
+
+describe('EventLog listener (fake remote virsh)', () => {
+  interface FakeChild {
+    args: readonly string[];
+    stdout: PassThrough;
+    finish: (code: number, stderr?: string) => void;
+    killed: string[];
+  }
+
+  function fakeVirsh() {
+    const children: FakeChild[] = [];
+    let spawned: (() => void) | undefined;
+    const virsh = {
+      spawn: async (args: readonly string[]) => {
+        const stdout = new PassThrough();
+        let finish: FakeChild['finish'] = () => {};
+        const exit = new Promise<{
+          code: number | null;
+          signal: null;
+          killed: boolean;
+          stderr: Buffer;
+        }>((resolve) => {
+          finish = (code, stderr = '') => {
+            stdout.end();
+            resolve({ code, signal: null, killed: false, stderr: Buffer.from(stderr) });
+          };
+        });
+        const child: FakeChild = { args, stdout, finish, killed: [] };
+        children.push(child);
+        spawned?.();
+        return {
+          stdout,
+          stdin: new PassThrough(),
+          exit,
+          kill: (signal = 'SIGTERM') => {
+            child.killed.push(signal);
+            finish(143);
+          },
+        };
+      },
+      run: async () => 'uuid-from-domuuid\n',
+    } as unknown as Virsh;
+    const nextSpawn = () =>
+      new Promise<void>((resolve) => {
+        spawned = resolve;
+      });
+    return { virsh, children, nextSpawn };
+  }
+
+  const line = (second: number, detail: string) =>
+    `2026-11-21 18:00:${String(second).padStart(2, '0')}.000+0000: event 'lifecycle' for domain 'web': ${detail}\n`;
+
+  it('is ready after virsh’s uri line, restarts a listener that ended, and closes it', async () => {
+    const { virsh, children, nextSpawn } = fakeVirsh();
+    const errors: unknown[] = [];
+    const log = new EventLog(virsh, {
+      provider: 'lv',
+      restartDelayMs: 1,
+      onError: (error) => errors.push(error),
+    });
+    let ready = false;
+    const started = log.start().then(() => {
+      ready = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(children).toHaveLength(1);
+    expect(children[0]?.args).toEqual(['uri; event --all --loop --timestamp']);
+    expect(ready).toBe(false);
+    children[0]?.stdout.write('qemu:///system\n');
+    await started;
+    expect(log.listening).toBe(true);
+    // A line may arrive in pieces.
+    const first = line(1, 'Defined Added');
+    children[0]?.stdout.write(first.slice(0, 30));
+    children[0]?.stdout.write(first.slice(30));
+
+    const respawned = nextSpawn();
+    children[0]?.finish(1, 'error: Disconnected from qemu:///system due to end of file\n');
+    await respawned;
+    expect(log.listening).toBe(false);
+    expect(log.gaps).toHaveLength(1);
+    expect(log.gaps[0]?.to).toBeUndefined();
+    expect(String(errors[0])).toContain('Disconnected from qemu:///system');
+    children[1]?.stdout.write('qemu:///system\n');
+    children[1]?.stdout.write(line(5, 'Started Booted'));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(log.gaps[0]?.to).toBeDefined();
+    expect(log.query().map((event) => event.type)).toEqual(['vm-powered-on', 'vm-created']);
+    expect(log.query()[0]?.vm).toEqual({ provider: 'lv', id: 'uuid-from-domuuid' });
+
+    await log.close();
+    expect(children[1]?.killed).toEqual(['SIGTERM']);
+    expect(children).toHaveLength(2);
+    expect(log.listening).toBe(false);
+    await expect(log.start()).rejects.toThrow(/closed/);
+  });
+
+  it('start() rejects with virsh’s error when the first listener cannot connect', async () => {
+    const { virsh, children, nextSpawn } = fakeVirsh();
+    const log = new EventLog(virsh, { provider: 'lv', restartDelayMs: 60_000 });
+    const started = log.start();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    children[0]?.finish(1, 'error: failed to connect to the hypervisor\n');
+    await expect(started).rejects.toThrow(/failed to connect to the hypervisor/);
+    // It keeps trying in the background until closed.
+    void nextSpawn();
+    await log.close();
+    expect(children).toHaveLength(1);
   });
 });
