@@ -23,6 +23,8 @@ import {
   revertSnapshot,
   type SnapshotRecord,
   snapshotCleanupPlan,
+  snapshotListCommands,
+  snapshotTreeAfterList,
   snapshotXml,
 } from './snapshots.js';
 
@@ -249,6 +251,32 @@ describe('listSnapshots', () => {
     const tree = await listSnapshots(virsh, DOM);
     expect(tree.roots.map((root) => root.id)).toEqual(['s1']);
     expect(execs).toHaveLength(4);
+  });
+
+  it("joins a caller's runMany: no more exec without snapshots, one with", async () => {
+    const { virsh, execs } = fakeHost({
+      [`dominfo ${DOM}`]: 'Name: x\n',
+      [list(DOM)]: '\n',
+      [current(DOM)]: fixture('err-no-current.stderr.txt'),
+      [list('other')]: 's1\n',
+      [current('other')]: 's1\n',
+      [dump('other', 's1')]: fixture('dumpxml-shutoff-description.xml'),
+    });
+    const empty = await virsh.runMany([['dominfo', DOM], ...snapshotListCommands(DOM)]);
+    expect(await snapshotTreeAfterList(virsh, DOM, empty.slice(1))).toEqual({
+      currentId: null,
+      roots: [],
+    });
+    expect(execs).toHaveLength(1);
+    const one = await virsh.runMany(snapshotListCommands('other'));
+    const tree = await snapshotTreeAfterList(virsh, 'other', one);
+    expect(tree.currentId).toBe('s1');
+    expect(tree.roots.map((root) => root.id)).toEqual(['s1']);
+    expect(execs.map((exec) => exec.lines)).toEqual([
+      [`dominfo ${DOM}`, list(DOM), current(DOM)],
+      [list('other'), current('other')],
+      [dump('other', 's1')],
+    ]);
   });
 
   it('refuses an empty domain before any exec', async () => {

@@ -352,10 +352,77 @@ function currentFrom(result: VirshCommandResult | undefined, domain: string): st
 const MAX_READ_ATTEMPTS = 3;
 
 /**
+ * The two commands that list a domain's snapshots and name its current one, for a caller that
+ * reads the domain in its own `runMany` (a describe): give their results to
+ * {@link snapshotTreeAfterList}, which needs one more exec only when there are snapshots.
+ */
+export function snapshotListCommands(domain: string): string[][] {
+  checkDomain(domain);
+  return [
+    ['snapshot-list', '--domain', domain, '--name'],
+    ['snapshot-current', '--domain', domain, '--name'],
+  ];
+}
+
+/** What the commands of {@link snapshotListCommands} said. */
+export interface SnapshotListing {
+  readonly names: readonly string[];
+  readonly currentId: string | null;
+}
+
+/**
+ * Reads the results of {@link snapshotListCommands}, in order.
+ *
+ * @throws NotFoundError (vm) when the domain does not exist; the mapped error of another failure.
+ */
+export function snapshotListingFrom(
+  results: readonly VirshCommandResult[],
+  domain: string,
+): SnapshotListing {
+  const [list, current] = results;
+  if (list === undefined || !list.ok) {
+    throw remapSnapshotError(
+      list?.error ?? new ProviderApiError('no snapshot-list result'),
+      domain,
+    );
+  }
+  const names = parseNameList(list.stdout);
+  const currentId = currentFrom(current, domain);
+  return { names, currentId: names.length === 0 ? null : currentId };
+}
+
+/**
+ * `snapshot-dumpxml` of each listed snapshot in one exec (none when there are none). Returns
+ * undefined when a listed snapshot is gone meanwhile, so the caller lists again.
+ */
+async function dumpListed(
+  virsh: Virsh,
+  domain: string,
+  listing: SnapshotListing,
+  options: SnapshotCallOptions,
+  lastAttempt: boolean,
+): Promise<{ records: SnapshotRecord[]; currentId: string | null } | undefined> {
+  if (listing.names.length === 0) return { records: [], currentId: null };
+  const dumps = await virsh.runMany(
+    listing.names.map((name) => ['snapshot-dumpxml', '--domain', domain, '--snapshotname', name]),
+    { signal: options.signal, timeoutMs: options.timeoutMs, idempotent: true },
+  );
+  const gone = (dump: VirshCommandResult) =>
+    !dump.ok && NotFoundError.isInstance(dump.error) && dump.error.resource === 'snapshot';
+  if (!lastAttempt && dumps.some(gone)) return undefined;
+  const records: SnapshotRecord[] = [];
+  for (const dump of dumps) {
+    if (dump.ok) records.push(parseSnapshotXml(dump.stdout));
+    else if (!gone(dump)) throw remapSnapshotError(dump.error, domain);
+  }
+  return { records, currentId: listing.currentId };
+}
+
+/**
  * Every snapshot of a domain as libvirt describes it, and the current one: one virsh exec for
  * `snapshot-list --name` + `snapshot-current --name`, then (when there are snapshots) one for a
  * `snapshot-dumpxml` of each. A snapshot deleted between the two execs makes the read start over
- * (up to 3 times).
+ * (up to 3 times; then it is left out).
  *
  * @throws NotFoundError (vm) when the domain does not exist.
  */
@@ -364,42 +431,41 @@ export async function readSnapshots(
   domain: string,
   options: SnapshotCallOptions = {},
 ): Promise<{ records: SnapshotRecord[]; currentId: string | null }> {
-  checkDomain(domain);
-  const call = { signal: options.signal, timeoutMs: options.timeoutMs, idempotent: true };
+  const commands = snapshotListCommands(domain);
   for (let attempt = 1; ; attempt++) {
-    const [list, current] = await virsh.runMany(
-      [
-        ['snapshot-list', '--domain', domain, '--name'],
-        ['snapshot-current', '--domain', domain, '--name'],
-      ],
-      call,
-    );
-    if (list === undefined || !list.ok) {
-      throw remapSnapshotError(
-        list?.error ?? new ProviderApiError('no snapshot-list result'),
-        domain,
-      );
-    }
-    const names = parseNameList(list.stdout);
-    const currentId = currentFrom(current, domain);
-    if (names.length === 0) return { records: [], currentId: null };
-    const dumps = await virsh.runMany(
-      names.map((name) => ['snapshot-dumpxml', '--domain', domain, '--snapshotname', name]),
-      call,
-    );
-    const vanished = dumps.some(
-      (dump) =>
-        !dump.ok && NotFoundError.isInstance(dump.error) && dump.error.resource === 'snapshot',
-    );
-    if (vanished && attempt < MAX_READ_ATTEMPTS) continue;
-    const records: SnapshotRecord[] = [];
-    for (const dump of dumps) {
-      if (dump.ok) records.push(parseSnapshotXml(dump.stdout));
-      else if (!(NotFoundError.isInstance(dump.error) && dump.error.resource === 'snapshot'))
-        throw remapSnapshotError(dump.error, domain);
-    }
-    return { records, currentId };
+    const results = await virsh.runMany(commands, {
+      signal: options.signal,
+      timeoutMs: options.timeoutMs,
+      idempotent: true,
+    });
+    const listing = snapshotListingFrom(results, domain);
+    const read = await dumpListed(virsh, domain, listing, options, attempt >= MAX_READ_ATTEMPTS);
+    if (read !== undefined) return read;
   }
+}
+
+/**
+ * The snapshot tree from a listing the caller already read (the results of
+ * {@link snapshotListCommands} run in its own `runMany`): one more exec when there are snapshots,
+ * none otherwise. A snapshot deleted meanwhile makes it read everything again.
+ *
+ * @throws NotFoundError (vm) when the domain is gone.
+ */
+export async function snapshotTreeAfterList(
+  virsh: Virsh,
+  domain: string,
+  results: readonly VirshCommandResult[],
+  options: SnapshotCallOptions = {},
+): Promise<SnapshotTree> {
+  const read = await dumpListed(
+    virsh,
+    domain,
+    snapshotListingFrom(results, domain),
+    options,
+    false,
+  );
+  if (read !== undefined) return buildSnapshotTree(read.records, read.currentId);
+  return listSnapshots(virsh, domain, options);
 }
 
 /**
