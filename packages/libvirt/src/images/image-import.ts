@@ -29,6 +29,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  ConflictError,
   type DiskFormat,
   type Image,
   type ImageImportSource,
@@ -324,6 +325,38 @@ interface Stored {
   sourceSha256: string;
 }
 
+/**
+ * Fails early when the volume name is taken, so a staged import does not download and convert
+ * for nothing (`createVolume` still guards against a volume made meanwhile).
+ *
+ * @throws ConflictError (`already-exists`); NotFoundError (`storage`) for an unknown pool.
+ */
+async function assertVolumeFree(
+  virsh: Virsh,
+  pool: string,
+  volume: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const [pooled, dump] = await virsh.runMany(
+    [
+      ['pool-info', '--pool', pool],
+      ['vol-dumpxml', '--pool', pool, '--vol', volume],
+    ],
+    { idempotent: true, signal },
+  );
+  if (pooled && !pooled.ok) throw pooled.error;
+  if (dump?.ok) {
+    throw new ConflictError(
+      'already-exists',
+      `storage volume '${volume}' exists already in pool ${pool}`,
+      {
+        provider: 'libvirt',
+      },
+    );
+  }
+  if (dump && !NotFoundError.isInstance(dump.error)) throw dump.error;
+}
+
 /** The staged path (see the module comment). */
 async function importStaged(
   virsh: Virsh,
@@ -340,6 +373,7 @@ async function importStaged(
   total: number | undefined,
 ): Promise<Stored> {
   const signal = call.signal;
+  await assertVolumeFree(virsh, plan.pool, plan.volumeName, signal);
   // Without the signal: an abort during mktemp could leave a directory whose name we never
   // learnt. It returns at once; the abort is honoured right after.
   const dir = (

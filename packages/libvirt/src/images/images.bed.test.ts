@@ -9,11 +9,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { ConflictError, InvalidSpecError, NotFoundError } from '@hvkit/core';
 import type { SshConnection } from '@hvkit/ssh';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectToBed, requireLibvirtBed } from '../../test/libvirt-bed.js';
 import { createVolume, deleteVolume, downloadVolume, volumeInfo } from '../storage/storage.js';
+import { importDisk } from '../transfer/disk-import.js';
 import { Virsh } from '../virsh/virsh.js';
 import { deleteImage, findImage, listImages } from './image-catalog.js';
 import { importImageWithOutcome } from './image-import.js';
@@ -375,6 +377,31 @@ describe.skipIf(!bed)('libvirt images against the bed', () => {
     expect(await stagingDirs()).toEqual([]);
   });
 
+  it('refuses a taken volume name before staging, and an unknown pool', async () => {
+    const before = hits.length;
+    const taken = importImageWithOutcome(
+      virsh,
+      ssh,
+      { kind: 'url', url: url('/chunked.raw') },
+      { name: name('toq'), convertTo: 'qcow2' },
+      call(),
+    );
+    await expect(taken).rejects.toBeInstanceOf(ConflictError);
+    await expect(taken).rejects.toMatchObject({ reason: 'already-exists' });
+    // Only the header was read before the name was found taken.
+    expect(hits.slice(before).map((hit) => hit.path)).toEqual(['/chunked.raw']);
+    expect((await findImage(virsh, `${pool}/${name('toq')}.qcow2`)).image.name).toBe(name('toq'));
+    expect(await stagingDirs()).toEqual([]);
+    const nowhere = importImageWithOutcome(
+      virsh,
+      ssh,
+      { kind: 'url', url: url('/plain.raw') },
+      { name: name('nowhere'), storage: `${prefix}-no-pool` },
+      call(),
+    );
+    await expect(nowhere).rejects.toMatchObject({ code: 'NOT_FOUND', resource: 'storage' });
+  });
+
   it('refuses bad input before any I/O', async () => {
     const before = execs;
     await expect(
@@ -444,6 +471,41 @@ describe.skipIf(!bed)('libvirt images against the bed', () => {
     const withPools = execs;
     await listImages(virsh, { pools: [pool] });
     expect(execs - withPools).toBe(2);
+  });
+
+  it('reads many records back in one runMany, each in its own place', async () => {
+    const count = Number(process.env.HVKIT_MEASURE_IMAGES ?? 24);
+    const made: string[] = [];
+    const work = Array.from({ length: count }, (_, index) => index);
+    const next = async () => {
+      for (let index = work.shift(); index !== undefined; index = work.shift()) {
+        const bytes = Buffer.alloc(4096, index);
+        const image = await importDisk(
+          virsh,
+          { name: name(`many-${index}`), format: 'raw', sizeBytes: bytes.byteLength },
+          (async function* () {
+            yield bytes;
+          })(),
+          call(),
+        );
+        made.push(image.id);
+      }
+    };
+    await Promise.all([next(), next(), next(), next()]);
+    const before = execs;
+    const started = performance.now();
+    const images = await listImages(virsh, { pools: [pool] });
+    const ms = performance.now() - started;
+    expect(execs - before).toBe(2);
+    const many = images.filter((image) => image.name.startsWith(name('many-')));
+    expect(many).toHaveLength(count);
+    for (const image of many) {
+      const index = Number(image.name.slice(name('many-').length));
+      expect(image.id).toBe(`${pool}/${name(`many-${index}`)}.raw`);
+      expect(image.sha256).toBe(sha256(Buffer.alloc(4096, index)));
+    }
+    console.info(`listImages: ${images.length} images (${count} made here) in ${ms.toFixed(0)} ms`);
+    for (const id of made) await deleteImage(virsh, id);
   });
 
   it('refuses to delete an image a volume is built on, then deletes it and its record', async () => {

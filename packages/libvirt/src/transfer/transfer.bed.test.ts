@@ -271,6 +271,18 @@ describe.skipIf(!bed)('libvirt disk import/export against the bed', () => {
       resource: 'vm',
     });
 
+    // Paused (never ran guest code, costs no CPU): still active, so its disk is not exported.
+    await virsh.run(['start', '--paused', '--', domainUuid]);
+    try {
+      const busy = exportDisk(virsh, domainUuid, diskId);
+      await expect(busy).rejects.toBeInstanceOf(ConflictError);
+      await expect(busy).rejects.toMatchObject({ reason: 'invalid-power-state' });
+      const allowed = await exportDisk(virsh, domainUuid, diskId, { allowActive: true });
+      expect((await collect(allowed.stream)).equals(bytes)).toBe(true);
+    } finally {
+      await virsh.run(['destroy', '--', domainUuid]);
+    }
+
     const refused = deleteImage(virsh, image.image.id);
     await expect(refused).rejects.toBeInstanceOf(ConflictError);
     await expect(refused).rejects.toMatchObject({
