@@ -1,10 +1,13 @@
-// Public entry of @hvkit/libvirt. The provider itself is being built (issue 4); what exists is
-// exported as it lands.
+// Public entry of @hvkit/libvirt.
+
+export { type LibvirtVmOptions, LibvirtVmOptionsSchema } from './domain/libvirt-options.js';
 export {
-  mapVirshError,
-  type VirshErrorContext,
-  virshErrorText,
-} from './libvirt-errors.js';
+  LIBVIRT_CAPABILITIES,
+  LIBVIRT_CAPABILITY_DECLARATIONS,
+} from './libvirt-capabilities.js';
+export type { LibvirtDefaults } from './libvirt-driver.js';
+export { mapVirshError, type VirshErrorContext, virshErrorText } from './libvirt-errors.js';
+export { createLibvirtProvider, type LibvirtProviderSettings } from './libvirt-provider.js';
 export {
   Virsh,
   type VirshCallOptions,

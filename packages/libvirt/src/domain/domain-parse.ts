@@ -42,6 +42,7 @@ import {
   type XmlElement,
 } from '../xml/xml-reader.js';
 import { GUEST_AGENT_CHANNEL, HVKIT_DISKS_NS, HVKIT_TAGS_NS } from './domain-xml.js';
+import { vmRecordOf } from './vm-metadata.js';
 
 /** What the caller knows about one volume (from `vol-dumpxml` / `vol-info` / pool listings). */
 export interface VolumeInfo {
@@ -285,7 +286,7 @@ export function domainToVm(root: XmlElement, xml: string, context: DomainParseCo
     detail: 'full',
     name,
     powerState: context.state,
-    template: context.template ?? false,
+    template: context.template ?? vmRecordOf(metadata)?.template ?? false,
     cpu: { count, coresPerSocket, hotAdd: maximumCpus > count },
     memory: { sizeMiB: mib(currentBytes), hotAdd: maximumBytes > currentBytes },
     disks,

@@ -59,6 +59,7 @@ import {
   type XmlElementNode,
 } from '../xml/xml-writer.js';
 import { type LibvirtVmOptions, parseLibvirtOptions } from './libvirt-options.js';
+import { type HvkitVmRecord, vmRecordElement } from './vm-metadata.js';
 
 /** Namespace of hvkit's tags in `<metadata>`. */
 export const HVKIT_TAGS_NS = 'https://hvkit.dev/libvirt/1';
@@ -107,6 +108,8 @@ export interface DomainTarget {
   serialLogPath?: string | undefined;
   /** `type` of the domain when `providerOptions.libvirt.domainType` is not given. Default `kvm`. */
   defaultDomainType?: 'qemu' | 'kvm' | undefined;
+  /** hvkit's own record (template flag, key and spec hashes, seed volume) put in `<metadata>`. */
+  record?: HvkitVmRecord | undefined;
 }
 
 /** The built XML and the target dev given to each disk. */
@@ -535,6 +538,7 @@ export function buildDomainXml(spec: VmSpec, target: DomainTarget): DomainXmlPla
     .map((disk, index) => ({ name: disk.name, dev: diskTargets[index], index }))
     .filter((entry) => entry.name !== undefined && entry.dev !== undefined);
   const metadata: XmlChild[] = [];
+  if (target.record !== undefined) metadata.push(vmRecordElement(target.record));
   if (spec.tags !== undefined && Object.keys(spec.tags).length > 0)
     metadata.push(tagsMetadataElement(spec.tags));
   if (diskLabels.length > 0)

@@ -87,7 +87,7 @@ describe('listDomains', () => {
     ]);
     expect(vms.map((vm) => [vm.name, vm.detail, vm.powerState])).toEqual([
       ['hvkit-lv3-000', 'summary', 'off'],
-      ['hvkit-lv3-001', 'summary', 'paused'],
+      ['hvkit-lv3-001', 'summary', 'suspended'],
       ['hvkit-lv3-002', 'summary', 'suspended'],
       ['hvkit-lv3-003', 'summary', 'off'],
     ]);
@@ -121,7 +121,7 @@ describe('describeDomains', () => {
     ]);
     expect(vms.map((vm) => [vm.name, vm.detail, vm.powerState, vm.disks.length])).toEqual([
       ['hvkit-lv3-000', 'full', 'off', 1],
-      ['hvkit-lv3-001', 'full', 'paused', 0],
+      ['hvkit-lv3-001', 'full', 'suspended', 0],
       ['hvkit-lv3-002', 'full', 'suspended', 0],
     ]);
     expect(vms[0]?.disks[0]?.sizeBytes).toBe(16 * 1024 ** 2);
@@ -141,7 +141,7 @@ describe('describeDomain', () => {
     const byName = await describeDomain(virsh, 'hvkit-lv3-001', CONTEXT);
     const byUuid = await describeDomain(virsh, UUID_1, CONTEXT);
     expect(byUuid).toEqual(byName);
-    expect(byName.powerState).toBe('paused');
+    expect(byName.powerState).toBe('suspended');
     expect(lines).toHaveLength(2);
   });
 

@@ -28,15 +28,20 @@ describe('powerStateOf', () => {
     [1, false, 'on'],
     [2, false, 'on'],
     [3, false, 'paused'],
+    [3, false, 'suspended', 1],
+    [3, false, 'paused', 5],
     [4, false, 'on'],
     [5, false, 'off'],
     [5, true, 'suspended'],
     [6, false, 'off'],
     [7, false, 'suspended'],
     [8, false, 'unknown'],
-  ] as const)('state %d (managed save %s) → %s', (state, saved, expected) => {
-    expect(powerStateOf(state, saved)).toBe(expected);
-  });
+  ] as const)(
+    'state %d (managed save %s) → %s (reason %s)',
+    (state, saved, expected, reason?: number) => {
+      expect(powerStateOf(state, saved, reason)).toBe(expected);
+    },
+  );
 });
 
 describe('parseUuidNameList', () => {
@@ -74,8 +79,9 @@ describe('summaryVm (domstats + list --uuid + managed-save list)', () => {
 
   it('maps paused, managed-saved and a domain without vCPU headroom', () => {
     const paused = summaryVm(block('hvkit-lv3-001'), 'u-1', managedSave, CONTEXT);
+    // Paused with reason 1 (by the user, `virsh suspend`/`start --paused`): hvkit's suspend.
     expect([paused.powerState, paused.memory, paused.cpu.count]).toEqual([
-      'paused',
+      'suspended',
       { sizeMiB: 128, hotAdd: false },
       2,
     ]);
@@ -100,7 +106,10 @@ describe('fullVm (dumpxml + domstats)', () => {
     expect(vm.ref).toEqual({ provider: 'lv', id: uuids.get('hvkit-lv3-000') });
     expect(vm.detail).toBe('full');
     expect(vm.powerState).toBe('off');
-    expect(vm.disks).toEqual([{ id: 'vda', sizeBytes: MIB16, bus: 'virtio', format: 'qcow2' }]);
+    // domstats: allocation 200704 of capacity 16 MiB → observed thin.
+    expect(vm.disks).toEqual([
+      { id: 'vda', sizeBytes: MIB16, bus: 'virtio', format: 'qcow2', provisioning: 'thin' },
+    ]);
     expect(vm.nics).toEqual([
       {
         id: '52:54:4c:33:00:00',
@@ -124,7 +133,7 @@ describe('fullVm (dumpxml + domstats)', () => {
       CONTEXT,
       addresses,
     );
-    expect(vm.powerState).toBe('paused');
+    expect(vm.powerState).toBe('suspended');
     expect(vm.tags).toEqual({ index: '1', 'owner <&>': `team'1"` });
     expect(vm.cpu).toEqual({ count: 2, coresPerSocket: 1, hotAdd: true });
     expect(vm.memory).toEqual({ sizeMiB: 128, hotAdd: false });

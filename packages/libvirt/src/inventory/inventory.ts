@@ -17,12 +17,14 @@
  * not the parsing: only the summary meets "≤ 2× one list --all".
  *
  * Snapshots are left empty (`snapshot-list --tree` gives names only; the full tree needs
- * `snapshot-dumpxml` per snapshot). Template is always false: hvkit's domain XML stores no
- * template flag yet.
+ * `snapshot-dumpxml` per snapshot). The template flag is hvkit's record in `<metadata>`
+ * (vm-metadata.ts): full records read it from the XML, summaries with `records` from
+ * `virsh metadata`.
  */
 import { NotFoundError, type PowerState, type Vm } from '@hvkit/core';
-import { parseDomainXml } from '../domain/domain-parse.js';
-import type { Virsh, VirshCallOptions } from '../virsh/virsh.js';
+import { parseDomainXml, type VolumeInfo } from '../domain/domain-parse.js';
+import { HVKIT_VM_NS, type HvkitVmRecord, parseVmRecord } from '../domain/vm-metadata.js';
+import type { Virsh, VirshCallOptions, VirshCommandResult } from '../virsh/virsh.js';
 import {
   type DomIfAddress,
   type DomStats,
@@ -36,6 +38,8 @@ export interface InventoryContext {
   provider: string;
   /** libvirt host name, reported as `placement.host`. */
   host: string;
+  /** The storage pool holding a volume path (by its directory), when the caller knows the pools. */
+  poolOfPath?: ((path: string) => string | undefined) | undefined;
 }
 
 /** Options of {@link describeDomains}. */
@@ -53,20 +57,24 @@ const STATE_SHUTOFF = 5;
 const STATE_CRASHED = 6;
 const STATE_PMSUSPENDED = 7;
 
+// virDomainPausedReason 1 (VIR_DOMAIN_PAUSED_USER): paused by `virsh suspend`.
+const PAUSED_BY_USER = 1;
+
 /**
  * core's power state for libvirt's `state.state` number: running, blocked (idle on a host CPU) and
- * shutdown (shutting down) → on; paused → paused; pmsuspended (guest S3/S4) → suspended; shut off
- * → suspended when a managed save image exists (`virsh managedsave`), else off; crashed → off;
- * no state or anything unknown → unknown.
+ * shutdown (shutting down) → on; paused by the user (`virsh suspend`, `state.reason` 1) →
+ * suspended (hvkit's in-memory suspend); other pauses (I/O error, migration, snapshot) → paused;
+ * pmsuspended (guest S3/S4) → suspended; shut off → suspended when a managed save image exists
+ * (`virsh managedsave`), else off; crashed → off; no state or anything unknown → unknown.
  */
-export function powerStateOf(state: number, managedSave: boolean): PowerState {
+export function powerStateOf(state: number, managedSave: boolean, reason?: number): PowerState {
   switch (state) {
     case STATE_RUNNING:
     case STATE_BLOCKED:
     case STATE_SHUTDOWN:
       return 'on';
     case STATE_PAUSED:
-      return 'paused';
+      return reason === PAUSED_BY_USER ? 'suspended' : 'paused';
     case STATE_PMSUSPENDED:
       return 'suspended';
     case STATE_SHUTOFF:
@@ -126,7 +134,52 @@ const UUID_LIST_ARGS = ['list', '--all', '--uuid', '--name'] as const;
 function stateOf(stats: DomStats | undefined, managedSave: ReadonlySet<string>): PowerState {
   if (!stats) return 'unknown';
   const state = int(stats.fields['state.state']);
-  return state === undefined ? 'unknown' : powerStateOf(state, managedSave.has(stats.name));
+  const reason = int(stats.fields['state.reason']);
+  return state === undefined ? 'unknown' : powerStateOf(state, managedSave.has(stats.name), reason);
+}
+
+/** `&lt;` etc. back to text: the `<name>` of dumpxml output as libvirt escaped it. */
+function unescapeName(text: string): string {
+  return text
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
+}
+
+/**
+ * What `domstats --block` says about each disk's file, by path: capacity, allocation, the pool
+ * (from the caller's pool directories) and the provisioning as observed. Measured on the bed
+ * (libvirt 9.0): a thin qcow2 or sparse raw volume allocates a fraction of its capacity; a volume
+ * made with `--prealloc-metadata` (qcow2) or a full allocation (raw) allocates at least its
+ * capacity — so allocation ≥ capacity is thick, below is thin.
+ */
+function volumesOf(
+  stats: DomStats | undefined,
+  context: InventoryContext,
+): Map<string, VolumeInfo> | undefined {
+  if (!stats) return undefined;
+  const out = new Map<string, VolumeInfo>();
+  const count = int(stats.fields['block.count']) ?? 0;
+  for (let index = 0; index < count; index++) {
+    const path = stats.fields[`block.${index}.path`];
+    const capacity = int(stats.fields[`block.${index}.capacity`]);
+    if (path === undefined || capacity === undefined) continue;
+    const allocation = int(stats.fields[`block.${index}.allocation`]);
+    const physical = int(stats.fields[`block.${index}.physical`]);
+    const used = Math.max(allocation ?? 0, physical ?? 0);
+    const pool = context.poolOfPath?.(path);
+    out.set(path, {
+      capacityBytes: capacity,
+      ...(allocation === undefined ? {} : { allocationBytes: allocation }),
+      ...(allocation === undefined && physical === undefined
+        ? {}
+        : { provisioning: used >= capacity ? ('thick' as const) : ('thin' as const) }),
+      ...(pool === undefined ? {} : { pool }),
+    });
+  }
+  return out;
 }
 
 /**
@@ -178,11 +231,17 @@ export function fullVm(
   context: InventoryContext,
   nicAddresses?: ReadonlyMap<string, readonly string[]>,
 ): Vm {
+  const name = /<name>([^<]*)<\/name>/.exec(xml)?.[1];
+  const volumes = volumesOf(
+    name === undefined ? undefined : statsByName.get(unescapeName(name)),
+    context,
+  );
   const vm = parseDomainXml(xml, {
     provider: context.provider,
     host: context.host,
     state: 'unknown',
     nicAddresses,
+    volumes,
   });
   const stats = statsByName.get(vm.name);
   vm.powerState = stateOf(stats, managedSave);
@@ -196,29 +255,74 @@ export function fullVm(
   return vm;
 }
 
+/** Options of {@link listDomains}. */
+export interface ListDomainsOptions extends VirshCallOptions {
+  /**
+   * hvkit's record (template flag) by domain UUID, `null` for a domain without one; kept by the
+   * caller between calls. When given, the summaries carry the template flag: the record of every
+   * UUID already in the map is read in the SAME runMany (`metadata --uri HVKIT_VM_NS` per domain),
+   * so a steady listing stays one round trip; domains new to the map cost one more runMany, once.
+   * Entries of domains that are gone are dropped.
+   */
+  records?: Map<string, HvkitVmRecord | null> | undefined;
+}
+
+function recordArgs(uuid: string): string[] {
+  return ['metadata', '--uri', HVKIT_VM_NS, '--domain', uuid];
+}
+
+function recordOf(result: VirshCommandResult | undefined): HvkitVmRecord | null {
+  // A domain without hvkit's element: `error: metadata not found: Requested metadata element is
+  // not present` (libvirt 9.0). A domain undefined meanwhile fails too; the listing drops it.
+  if (!result?.ok) return null;
+  try {
+    return parseVmRecord(result.stdout) ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * `summary` records of every defined domain (running or not), in one runMany (one SSH exec).
+ * `summary` records of every defined domain (running or not), in one runMany (one SSH exec); with
+ * `options.records`, also the template flag (see {@link ListDomainsOptions.records}).
  */
 export async function listDomains(
   virsh: Virsh,
   context: InventoryContext,
-  options: VirshCallOptions = {},
+  options: ListDomainsOptions = {},
 ): Promise<Vm[]> {
-  const [uuids, saved, stats] = await virsh.runMany(
-    [UUID_LIST_ARGS, MANAGED_SAVE_ARGS, STATS_ARGS],
-    {
-      idempotent: true,
-      ...options,
-    },
+  const { records, ...call } = options;
+  const known = records === undefined ? [] : [...records.keys()];
+  const results = await virsh.runMany(
+    [UUID_LIST_ARGS, MANAGED_SAVE_ARGS, STATS_ARGS, ...known.map(recordArgs)],
+    { idempotent: true, ...call },
   );
+  const [uuids, saved, stats] = results;
   for (const result of [uuids, saved, stats]) if (result && !result.ok) throw result.error;
   const byName = parseUuidNameList(uuids?.stdout ?? '');
   const managedSave = new Set(lines(saved?.stdout ?? ''));
+  if (records !== undefined) {
+    const present = new Set(byName.values());
+    known.forEach((uuid, index) => {
+      if (present.has(uuid)) records.set(uuid, recordOf(results[3 + index]));
+      else records.delete(uuid);
+    });
+    const fresh = [...present].filter((uuid) => !records.has(uuid));
+    if (fresh.length > 0) {
+      const more = await virsh.runMany(fresh.map(recordArgs), { idempotent: true, ...call });
+      fresh.forEach((uuid, index) => {
+        records.set(uuid, recordOf(more[index]));
+      });
+    }
+  }
   const out: Vm[] = [];
   for (const block of parseDomStats(stats?.stdout ?? '')) {
     const uuid = byName.get(block.name);
     // A domain defined between `list` and `domstats` has no UUID here: left for the next call.
-    if (uuid !== undefined) out.push(summaryVm(block, uuid, managedSave, context));
+    if (uuid === undefined) continue;
+    const vm = summaryVm(block, uuid, managedSave, context);
+    vm.template = records?.get(uuid)?.template ?? false;
+    out.push(vm);
   }
   return out;
 }

@@ -1,0 +1,985 @@
+/**
+ * The libvirt driver: core operations mapped onto virsh over one SSH connection. Every call goes
+ * through {@link Virsh} (argv quoted twice: virsh's grammar, then the remote shell's), reads use
+ * `runMany` so one operation is one round trip where libvirt allows, and long work runs as an
+ * in-process task ({@link LibvirtTasks}).
+ *
+ * Domains are addressed by UUID (the VM id). hvkit's own facts about a domain (template flag,
+ * idempotency key and spec hashes, seed volume) live in its `<metadata>` (vm-metadata.ts), so any
+ * process — and any other hvkit user of the host — sees the same state.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  type CanResult,
+  type CapabilityId,
+  type CapabilityMap,
+  type Clock,
+  ConflictError,
+  canonicalJson,
+  type DriverOptions,
+  InvalidSpecError,
+  type Logger,
+  type Network,
+  NotFoundError,
+  type Page,
+  type ParsedInput,
+  type PowerAction,
+  type PowerState,
+  type ProviderDriver,
+  type RedactOptions,
+  type StoragePool,
+  shortHash,
+  type TaskSettings,
+  type TaskSnapshot,
+  type TaskStart,
+  type ValidationReport,
+  type Vm,
+  type VmSpec,
+} from '@hvkit/core';
+import { buildDomainXml, type DomainNetwork, type DomainVolume } from './domain/domain-xml.js';
+import {
+  HVKIT_VM_KEY,
+  HVKIT_VM_NS,
+  type HvkitVmRecord,
+  renderVmRecord,
+  vmRecordOf,
+} from './domain/vm-metadata.js';
+import { describeDomain, listDomains, powerStateOf } from './inventory/inventory.js';
+import { LIBVIRT_CAPABILITIES } from './libvirt-capabilities.js';
+import { libvirtLiveCheck } from './libvirt-live-checks.js';
+import {
+  decodeTaskId,
+  encodeTaskId,
+  type LibvirtTaskRef,
+  LibvirtTasks,
+  type StartOptions,
+  type TaskWork,
+} from './libvirt-tasks.js';
+import {
+  cloneVolume,
+  createVolume,
+  deleteVolume,
+  listStoragePools,
+  type Preallocation,
+  parseVolumeXml,
+  type VolumeDetails,
+} from './storage/storage.js';
+import type { Virsh, VirshCallOptions } from './virsh/virsh.js';
+import { parseDomStats, parseNetList, parseNodeInfo, parseVersion } from './virsh/virsh-parse.js';
+import { attributeOf, childOf, childrenOf, parseXml, textOf } from './xml/xml-reader.js';
+
+/** Where new domains go when a spec does not say. */
+export interface LibvirtDefaults {
+  /** Storage pool of new volumes. Default `default`. */
+  pool?: string | undefined;
+  /** Domain type when `providerOptions.libvirt.domainType` is absent. Default `kvm`. */
+  domainType?: 'kvm' | 'qemu' | undefined;
+}
+
+/** What the driver is built from (see `createLibvirtProvider`). */
+export interface LibvirtDriverOptions {
+  name: string;
+  virsh: Virsh;
+  /** Host name reported as `placement.host`. */
+  host: string;
+  /** `user@host:port/uri`: keys the in-process task registry. */
+  endpoint: string;
+  defaults: LibvirtDefaults;
+  clock: Clock;
+  logger?: Logger | undefined;
+  redact?: RedactOptions | undefined;
+  /** Closes the SSH connection. */
+  close: () => Promise<void>;
+}
+
+const GIB = 1024 ** 3;
+// A task id minted by another process whose domain has not appeared after this long is failed.
+const FOREIGN_TASK_HORIZON_MS = 3_600_000;
+// How often a graceful shutdown polls the domain state, and how long it waits for "shut off".
+const SHUTDOWN_POLL_MS = 500;
+const SHUTDOWN_LIMIT_MS = 600_000;
+
+/** A UUID (RFC 4122 layout, version 5-like) derived from a hash: keyed creates land on the same domain. */
+export function uuidFromHash(text: string): string {
+  const hex = createHash('sha256').update(text).digest('hex').slice(0, 32).split('');
+  hex[12] = '5';
+  hex[16] = ((Number.parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8).toString(16);
+  const joined = hex.join('');
+  return `${joined.slice(0, 8)}-${joined.slice(8, 12)}-${joined.slice(12, 16)}-${joined.slice(16, 20)}-${joined.slice(20)}`;
+}
+
+/** Characters kept from a domain name in its volume names (dir-pool volume names are file names). */
+function volumeStem(name: string, uuid: string): string {
+  const stem = name
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[-.]+/, '')
+    .slice(0, 40);
+  return `${stem === '' ? 'vm' : stem}-${uuid.slice(0, 8)}`;
+}
+
+/**
+ * The volume preallocation of a disk's provisioning. Measured on the bed (libvirt 9.0, QEMU 7.2):
+ * libvirt ignores `<allocation>` for qcow2 (a 10 MiB volume asked fully allocated stays at 196 KiB),
+ * while `--prealloc-metadata` makes qemu-img fallocate the whole file (allocation ≥ capacity); a
+ * raw volume with allocation = capacity is fallocated too. So both thick kinds are `metadata` on
+ * qcow2 and `full` on raw: every block is allocated up front and reads as zeros.
+ */
+function preallocationOf(disk: NonNullable<VmSpec['disks']>[number]): {
+  preallocation: Preallocation;
+} {
+  if (disk.provisioning === undefined || disk.provisioning === 'thin')
+    return { preallocation: 'thin' };
+  return { preallocation: disk.format === 'raw' ? 'full' : 'metadata' };
+}
+
+/** Volume paths of a domain's disks and cdroms (file-backed sources). */
+function sourcePaths(xml: string): { disks: string[]; cdroms: string[] } {
+  const root = parseXml(xml, { what: 'domain XML' });
+  const devices = childOf(root, 'devices');
+  const disks: string[] = [];
+  const cdroms: string[] = [];
+  for (const disk of childrenOf(devices, 'disk')) {
+    const file = attributeOf(childOf(disk, 'source'), 'file');
+    if (file === undefined) continue;
+    if ((attributeOf(disk, 'device') ?? 'disk') === 'cdrom') cdroms.push(file);
+    else disks.push(file);
+  }
+  return { disks, cdroms };
+}
+
+function conflict(
+  reason: ConstructorParameters<typeof ConflictError>[0],
+  message: string,
+  provider: string,
+) {
+  return new ConflictError(reason, message, { provider });
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}
+
+/** What one state read of a domain gives. */
+interface DomainState {
+  uuid: string;
+  name: string;
+  powerState: PowerState;
+  /** libvirt's state name (`running`, `paused`, `shut off`…). */
+  libvirtState: string;
+  managedSave: boolean;
+  agentConnected: boolean;
+  record: HvkitVmRecord | undefined;
+  xml: string;
+}
+
+/** The libvirt {@link ProviderDriver}. */
+export class LibvirtDriver implements ProviderDriver {
+  readonly type = 'libvirt';
+  readonly name: string;
+  readonly capabilities: CapabilityMap = LIBVIRT_CAPABILITIES;
+  readonly taskSettings: TaskSettings;
+  readonly redact: RedactOptions | undefined;
+  readonly logger: Logger | undefined;
+  readonly #virsh: Virsh;
+  readonly #host: string;
+  readonly #defaults: LibvirtDefaults;
+  readonly #tasks: LibvirtTasks;
+  readonly #clock: Clock;
+  readonly #close: () => Promise<void>;
+  readonly #records = new Map<string, HvkitVmRecord | null>();
+  readonly #poolDirs = new Map<string, string>();
+  #poolsLoaded = false;
+  /** Spec hash of each keyed create task started here, by task id. */
+  readonly #keyedSpecs = new Map<string, string>();
+
+  constructor(options: LibvirtDriverOptions) {
+    this.name = options.name;
+    this.#virsh = options.virsh;
+    this.#host = options.host;
+    this.#defaults = options.defaults;
+    this.#clock = options.clock;
+    this.#close = options.close;
+    this.logger = options.logger;
+    this.redact = options.redact;
+    // Synchronous work answers with its final snapshot; background work pushes through watchTask,
+    // so polling is only the fallback of a resumed foreign id.
+    this.taskSettings = {
+      clock: options.clock,
+      backoff: { initialDelayMs: 100, maxDelayMs: 2_000 },
+    };
+    this.#tasks = LibvirtTasks.for(options.endpoint, options.name, options.clock);
+  }
+
+  get #context() {
+    return {
+      provider: this.name,
+      host: this.#host,
+      poolOfPath: (path: string) => this.#poolOf(path),
+    };
+  }
+
+  /** The pool whose target directory holds `path`, from the last pool read. */
+  #poolOf(path: string): string | undefined {
+    const dir = path.slice(0, path.lastIndexOf('/'));
+    return this.#poolDirs.get(dir);
+  }
+
+  /** Reads the pools' target directories once (and again when a path matches none). */
+  async #loadPools(options: DriverOptions): Promise<void> {
+    const names = (
+      await this.#virsh.run(['pool-list', '--all', '--name'], this.#call(options, true))
+    )
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
+    const dumps = await this.#virsh.runMany(
+      names.map((name) => ['pool-dumpxml', '--', name]),
+      this.#call(options, true),
+    );
+    this.#poolDirs.clear();
+    dumps.forEach((dump, index) => {
+      if (!dump.ok) return;
+      const target = textOf(childOf(parseXml(dump.stdout, { what: 'pool XML' }), 'target'), 'path');
+      if (target !== undefined)
+        this.#poolDirs.set(target.replace(/\/+$/, ''), names[index] as string);
+    });
+    this.#poolsLoaded = true;
+  }
+
+  #call(options: DriverOptions, idempotent = false): VirshCallOptions {
+    return { signal: options.signal, idempotent };
+  }
+
+  // ---- connection ---------------------------------------------------------------------------
+
+  async validate(options: DriverOptions): Promise<ValidationReport> {
+    const [version, nodeinfo, hostname, kvm] = await this.#virsh.runMany(
+      [['version'], ['nodeinfo'], ['hostname'], ['domcapabilities', '--virttype', 'kvm']],
+      this.#call(options, true),
+    );
+    for (const result of [version, nodeinfo, hostname])
+      if (result && !result.ok) throw result.error;
+    const versions = parseVersion(version?.stdout ?? '');
+    const node = parseNodeInfo(nodeinfo?.stdout ?? '');
+    const warnings: string[] = [];
+    const kvmAvailable = kvm?.ok === true;
+    if (!kvmAvailable)
+      warnings.push(
+        "KVM is not available on this host: domains need providerOptions.libvirt.domainType 'qemu' (TCG emulation, slow)",
+      );
+    if (!kvmAvailable && this.#defaults.domainType !== 'qemu')
+      warnings.push(
+        "defaults.domainType is not 'qemu', so specs without a domainType will fail to start",
+      );
+    return {
+      provider: this.name,
+      type: this.type,
+      version: `libvirt ${versions.daemon ?? versions.library}, ${versions.hypervisor.name} ${versions.hypervisor.version}`,
+      apiVersion: versions.library,
+      details: {
+        hostname: (hostname?.stdout ?? '').trim(),
+        uri: this.#virsh.uri,
+        kvm: kvmAvailable,
+        node,
+      },
+      warnings,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.#close();
+  }
+
+  // ---- describe -----------------------------------------------------------------------------
+
+  async listPage(query: ParsedInput['listQuery'], options: DriverOptions): Promise<Page<Vm>> {
+    const all = await this.#list(query, options);
+    const offset = query.cursor === undefined ? 0 : Number(query.cursor);
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      throw new InvalidSpecError(
+        [{ path: 'cursor', code: 'invalid', message: 'not a cursor of this provider' }],
+        {
+          provider: this.name,
+          subject: 'list query',
+        },
+      );
+    const limit = query.limit ?? 100;
+    const items = all.slice(offset, offset + limit);
+    return offset + limit < all.length ? { items, nextCursor: String(offset + limit) } : { items };
+  }
+
+  async *listStream(query: ParsedInput['listQuery'], options: DriverOptions): AsyncIterable<Vm> {
+    yield* await this.#list(query, options);
+  }
+
+  async #list(query: ParsedInput['listQuery'], options: DriverOptions): Promise<Vm[]> {
+    const vms = await listDomains(this.#virsh, this.#context, {
+      ...this.#call(options, true),
+      records: this.#records,
+    });
+    const matching = vms
+      .filter((vm) => query.name === undefined || vm.name === query.name)
+      .filter((vm) => query.namePrefix === undefined || vm.name.startsWith(query.namePrefix))
+      .filter((vm) => query.powerState === undefined || vm.powerState === query.powerState)
+      .filter((vm) => query.template === undefined || vm.template === query.template)
+      .sort((a, b) => compare(a.name, b.name) || compare(a.ref.id, b.ref.id));
+    if (query.tags === undefined || Object.keys(query.tags).length === 0) return matching;
+    // Tags live in each domain's XML: a tag filter reads the full records of the candidates.
+    const full = await Promise.all(
+      matching.map((vm) => this.get(vm.ref.id, options).catch(() => undefined)),
+    );
+    return full.filter(
+      (vm): vm is Vm =>
+        vm !== undefined &&
+        Object.entries(query.tags ?? {}).every(([key, value]) => vm.tags[key] === value),
+    );
+  }
+
+  async get(id: string, options: DriverOptions): Promise<Vm> {
+    if (!this.#poolsLoaded) await this.#loadPools(options);
+    return describeDomain(this.#virsh, id, this.#context, this.#call(options, true));
+  }
+
+  async can(
+    vm: Vm,
+    capability: CapabilityId,
+    _options: DriverOptions,
+  ): Promise<Omit<CanResult, 'capability'> | undefined> {
+    return libvirtLiveCheck(vm, capability);
+  }
+
+  // ---- tasks ----------------------------------------------------------------------------------
+
+  async getTask(taskId: string, options: DriverOptions): Promise<TaskSnapshot> {
+    const known = this.#tasks.get(taskId);
+    if (known !== undefined) return known;
+    const ref = decodeTaskId(taskId, this.name, this.redact);
+    return this.#foreignTask(taskId, ref, options);
+  }
+
+  async *watchTask(taskId: string, options: DriverOptions): AsyncIterable<TaskSnapshot> {
+    if (this.#tasks.get(taskId) === undefined) {
+      yield await this.getTask(taskId, options);
+      return;
+    }
+    yield* this.#tasks.watch(taskId, options.signal);
+  }
+
+  /**
+   * A task this process does not hold: started by another process (or before a restart). Work
+   * whose id was handed out only after it finished (`s`) succeeded; a create or clone succeeded
+   * when its domain exists, and is still running (or died with its process) until then.
+   */
+  async #foreignTask(
+    taskId: string,
+    ref: LibvirtTaskRef,
+    options: DriverOptions,
+  ): Promise<TaskSnapshot> {
+    const base = {
+      id: taskId,
+      provider: this.name,
+      kind: ref.k,
+      progress: {},
+      cancelable: false,
+      createdAt: new Date(ref.at).toISOString(),
+    };
+    const now = new Date(this.#clock.now()).toISOString();
+    const needsVm =
+      ref.k === 'vm.create' || ref.k === 'vm.clone' || ref.k === 'vm.mark-as-template';
+    if (ref.v !== undefined && (needsVm || ref.s === 1)) {
+      try {
+        const vm = await this.get(ref.v, options);
+        return { ...base, state: 'succeeded', finishedAt: now, ...(needsVm ? { result: vm } : {}) };
+      } catch (error) {
+        if (!NotFoundError.isInstance(error)) throw error;
+        if (ref.k === 'vm.delete') return { ...base, state: 'succeeded', finishedAt: now };
+      }
+    } else if (ref.s === 1) {
+      return { ...base, state: 'succeeded', finishedAt: now };
+    }
+    if (this.#clock.now() - ref.at < FOREIGN_TASK_HORIZON_MS) return { ...base, state: 'running' };
+    return {
+      ...base,
+      state: 'failed',
+      finishedAt: now,
+      error: conflict(
+        'invalid-state',
+        'the process that ran this task did not finish it within an hour; its outcome is unknown',
+        this.name,
+      ).toJSON(),
+    };
+  }
+
+  // ---- create -------------------------------------------------------------------------------
+
+  async create(spec: VmSpec, options: DriverOptions): Promise<TaskStart> {
+    // Everything the spec alone decides is checked before any I/O: a dry build of the XML.
+    this.#dryBuild(spec);
+    const key = options.idempotencyKey;
+    const specHash = shortHash(canonicalJson(spec), 32);
+    const uuid = key === undefined ? randomUUID() : uuidFromHash(`${this.name}\u0000${key}`);
+    const record: HvkitVmRecord = {
+      template: false,
+      ...(key === undefined ? {} : { key: shortHash(key, 32), spec: specHash }),
+    };
+    // A keyed create's id is the same on every retry (no nonce, no time): a retry while it runs
+    // here finds the task, a retry after it finished finds the domain.
+    const ref =
+      key === undefined ? this.#tasks.ref('vm.create', uuid) : { k: 'vm.create', v: uuid, at: 0 };
+    if (key !== undefined) {
+      const running = this.#tasks.get(encodeTaskId(ref));
+      if (running !== undefined) {
+        if (this.#keyedSpecs.get(running.id) !== specHash)
+          throw conflict(
+            'idempotency-mismatch',
+            'the idempotency key was used for another spec',
+            this.name,
+          );
+        return { taskId: running.id, snapshot: running };
+      }
+      const existing = await this.#findByUuid(uuid, options);
+      if (existing !== undefined) {
+        if (existing.record?.spec !== specHash)
+          throw conflict(
+            'idempotency-mismatch',
+            `the idempotency key was used for another spec (domain ${existing.name})`,
+            this.name,
+          );
+        const vm = await this.get(uuid, options);
+        this.#keyedSpecs.set(encodeTaskId(ref), specHash);
+        return this.#tasks.start(ref, async () => vm, { keyed: true });
+      }
+    }
+    if (key !== undefined) this.#keyedSpecs.set(encodeTaskId(ref), specHash);
+    return this.#tasks.start(ref, (work) => this.#createDomain(spec, uuid, record, work), {
+      background: true,
+      cancelable: true,
+      keyed: key !== undefined,
+    });
+  }
+
+  #dryBuild(spec: VmSpec): void {
+    const networks = new Map<string, DomainNetwork>();
+    for (const nic of spec.nics ?? [])
+      networks.set(nic.network, {
+        kind: nic.connection === 'bridge' ? 'bridge' : 'network',
+        // VLAN support depends on the host's switch: checked in the real build.
+        openvswitch: true,
+      });
+    const volumes: DomainVolume[] = (spec.disks ?? []).map((disk) => ({
+      path: '/dry-run',
+      format: disk.format === 'raw' ? 'raw' : 'qcow2',
+    }));
+    buildDomainXml(spec, {
+      volumes,
+      networks,
+      seedIso: spec.cloudInit === undefined ? undefined : '/dry-run.iso',
+      defaultDomainType: this.#defaults.domainType,
+    });
+    if (spec.image !== undefined && spec.image.kind !== 'template')
+      throw new InvalidSpecError(
+        [
+          {
+            path: 'image.kind',
+            code: 'libvirt-unsupported',
+            message: `libvirt creates from templates; ${spec.image.kind} sources are not supported`,
+          },
+        ],
+        { provider: this.name, subject: 'spec' },
+      );
+  }
+
+  async #findByUuid(uuid: string, options: DriverOptions): Promise<DomainState | undefined> {
+    try {
+      return await this.#state(uuid, options);
+    } catch (error) {
+      if (NotFoundError.isInstance(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** State, agent channel and hvkit record of one domain in one runMany. */
+  async #state(id: string, options: DriverOptions): Promise<DomainState> {
+    const [xml, stats, saved] = await this.#virsh.runMany(
+      [
+        ['dumpxml', '--', id],
+        ['domstats', '--state', '--', id],
+        ['list', '--all', '--with-managed-save', '--uuid'],
+      ],
+      this.#call(options, true),
+    );
+    if (!xml?.ok) throw xml?.error;
+    if (!stats?.ok) throw stats?.error;
+    const root = parseXml(xml.stdout, { what: 'domain XML' });
+    const uuid = (textOf(root, 'uuid') ?? '').trim();
+    const name = textOf(root, 'name') ?? '';
+    const block = parseDomStats(stats.stdout)[0];
+    const stateNumber = Number(block?.fields['state.state'] ?? Number.NaN);
+    const reason = Number(block?.fields['state.reason'] ?? Number.NaN);
+    const managedSave =
+      saved?.ok === true && saved.stdout.split('\n').some((line) => line.trim() === uuid);
+    const channel = childrenOf(childOf(root, 'devices'), 'channel')
+      .map((node) => childOf(node, 'target'))
+      .find((target) => attributeOf(target, 'name') === 'org.qemu.guest_agent.0');
+    return {
+      uuid,
+      name,
+      powerState: powerStateOf(stateNumber, managedSave, reason),
+      libvirtState: LIBVIRT_STATE_NAMES[stateNumber] ?? 'unknown',
+      managedSave,
+      agentConnected: attributeOf(channel, 'state') === 'connected',
+      record: vmRecordOf(childOf(root, 'metadata')),
+      xml: xml.stdout,
+    };
+  }
+
+  async #createDomain(
+    spec: VmSpec,
+    uuid: string,
+    record: HvkitVmRecord,
+    work: TaskWork,
+  ): Promise<Vm> {
+    const call = { signal: work.signal };
+    const made: VolumeDetails[] = [];
+    let defined = false;
+    try {
+      // One read for what the build needs: name taken?, networks, pools.
+      const [taken, networks, pools] = await this.#virsh.runMany(
+        [
+          ['domuuid', '--', spec.name],
+          ['net-list', '--all'],
+          ['pool-list', '--all', '--name'],
+        ],
+        { ...call, idempotent: true },
+      );
+      if (taken?.ok)
+        throw conflict(
+          'already-exists',
+          `a domain named ${JSON.stringify(spec.name)} exists (${taken.stdout.trim()})`,
+          this.name,
+        );
+      if (!networks?.ok) throw networks?.error;
+      if (!pools?.ok) throw pools?.error;
+      const networkNames = new Set(parseNetList(networks.stdout).map((entry) => entry.name));
+      const poolNames = new Set(
+        pools.stdout
+          .split('\n')
+          .map((line) => line.trim())
+          .filter(Boolean),
+      );
+      const targetNetworks = new Map<string, DomainNetwork>();
+      for (const [index, nic] of (spec.nics ?? []).entries()) {
+        if (nic.connection === 'bridge') {
+          targetNetworks.set(nic.network, { kind: 'bridge' });
+          continue;
+        }
+        if (!networkNames.has(nic.network))
+          throw new NotFoundError(
+            'network',
+            nic.network,
+            `nics[${index}].network: no libvirt network ${JSON.stringify(nic.network)}`,
+            { provider: this.name },
+          );
+        targetNetworks.set(nic.network, { kind: 'network' });
+      }
+      const defaultPool = spec.placement?.storage ?? this.#defaults.pool ?? 'default';
+      const disks = spec.disks ?? [];
+      for (const [index, disk] of disks.entries()) {
+        const pool = disk.storage ?? defaultPool;
+        if (!poolNames.has(pool))
+          throw new NotFoundError(
+            'storage',
+            pool,
+            `disks[${index}].storage: no storage pool ${JSON.stringify(pool)}`,
+            { provider: this.name },
+          );
+      }
+      if (spec.placement?.host !== undefined && spec.placement.host !== this.#host)
+        throw new NotFoundError(
+          'host',
+          spec.placement.host,
+          `placement.host: this provider manages ${this.#host}`,
+          { provider: this.name },
+        );
+
+      // A template source: its volumes are copied in front of the spec's own disks.
+      let template: { disks: VmSpec['disks']; volumes: VolumeDetails[] } | undefined;
+      if (spec.image?.kind === 'template')
+        template = await this.#templateDisks(spec.image.template, work);
+
+      const stem = volumeStem(spec.name, uuid);
+      const volumes: DomainVolume[] = [];
+      const allDisks = [...(template?.disks ?? []), ...disks];
+      let index = 0;
+      for (const volume of template?.volumes ?? []) {
+        work.signal.throwIfAborted();
+        const format = volume.format === 'raw' ? 'raw' : 'qcow2';
+        const copy = await cloneVolume(this.#virsh, {
+          pool: volume.pool,
+          name: volume.name,
+          newName: `${stem}-disk${index}.${format}`,
+        });
+        made.push(copy);
+        volumes.push({ path: copy.path, format });
+        index++;
+      }
+      for (const disk of disks) {
+        work.signal.throwIfAborted();
+        const format = disk.format === 'raw' ? 'raw' : 'qcow2';
+        const volume = await createVolume(this.#virsh, {
+          pool: disk.storage ?? defaultPool,
+          name: `${stem}-disk${index}.${format}`,
+          sizeBytes: Math.round(disk.sizeGiB * GIB),
+          format,
+          ...preallocationOf(disk),
+        });
+        made.push(volume);
+        volumes.push({ path: volume.path, format });
+        index++;
+      }
+      work.signal.throwIfAborted();
+      const plan = buildDomainXml(
+        { ...spec, disks: allDisks, image: undefined },
+        {
+          uuid,
+          volumes,
+          networks: targetNetworks,
+          defaultDomainType: this.#defaults.domainType,
+          record,
+        },
+      );
+      await this.#virsh.run(['define', '--file', '/dev/stdin', '--validate'], {
+        ...call,
+        stdin: plan.xml,
+      });
+      defined = true;
+      this.#records.set(uuid, record);
+      if (spec.powerState === 'on') await this.#virsh.run(['start', '--', uuid], call);
+      return await this.get(uuid, {});
+    } catch (error) {
+      await this.#undo(uuid, defined, made);
+      throw error;
+    }
+  }
+
+  /** Removes what a failed or canceled create made; never masks the original error. */
+  async #undo(uuid: string, defined: boolean, volumes: readonly VolumeDetails[]): Promise<void> {
+    if (defined) {
+      await this.#virsh.run(['destroy', '--', uuid]).catch(() => undefined);
+      await this.#virsh
+        .run(['undefine', '--managed-save', '--snapshots-metadata', '--nvram', '--', uuid])
+        .catch(() => undefined);
+      this.#records.delete(uuid);
+    }
+    for (const volume of volumes)
+      await deleteVolume(this.#virsh, volume.pool, volume.name).catch(() => undefined);
+  }
+
+  async #templateDisks(
+    templateId: string,
+    work: TaskWork,
+  ): Promise<{ disks: NonNullable<VmSpec['disks']>; volumes: VolumeDetails[] }> {
+    const state = await this.#state(templateId, { signal: work.signal });
+    if (state.record?.template !== true)
+      throw conflict(
+        'not-a-template',
+        `${state.name} (${state.uuid}) is not a template`,
+        this.name,
+      );
+    const volumes: VolumeDetails[] = [];
+    for (const path of sourcePaths(state.xml).disks)
+      volumes.push(await this.#volumeByPath(path, work.signal));
+    const disks = volumes.map((volume) => ({
+      sizeGiB: Math.max(volume.capacityBytes, 1024 ** 2) / GIB,
+      format: volume.format === 'raw' ? ('raw' as const) : ('qcow2' as const),
+    }));
+    return { disks, volumes };
+  }
+
+  /** A pool volume by its path, in one runMany. @throws NotFoundError (disk) for a file no pool holds. */
+  async #volumeByPath(path: string, signal?: AbortSignal): Promise<VolumeDetails> {
+    const [pool, xml] = await this.#virsh.runMany(
+      [
+        ['vol-pool', '--', path],
+        ['vol-dumpxml', '--', path],
+      ],
+      { signal, idempotent: true },
+    );
+    if (!pool?.ok) throw pool?.error;
+    if (!xml?.ok) throw xml?.error;
+    return parseVolumeXml(xml.stdout, pool.stdout.trim());
+  }
+
+  // ---- delete -------------------------------------------------------------------------------
+
+  async delete(id: string, options: DriverOptions): Promise<TaskStart> {
+    const state = await this.#state(id, options);
+    const ref = this.#tasks.ref('vm.delete', state.uuid);
+    return this.#tasks.start(ref, async () => {
+      await this.#deleteDomain(state, options);
+      return undefined;
+    });
+  }
+
+  async #deleteDomain(state: DomainState, options: DriverOptions): Promise<void> {
+    const call = this.#call(options);
+    const { disks, cdroms } = sourcePaths(state.xml);
+    // The seed ISO is a cdrom hvkit made; other cdroms (installer ISOs) belong to the user.
+    const owned = [...disks, ...cdroms.filter((path) => path === state.record?.seed)];
+    if (state.libvirtState !== 'shut off')
+      await this.#virsh.run(['destroy', '--', state.uuid], call).catch((error: unknown) => {
+        // Stopped meanwhile: `domain is not running`.
+        if (!ConflictError.isInstance(error)) throw error;
+      });
+    await this.#virsh.run(
+      [
+        'undefine',
+        '--managed-save',
+        '--snapshots-metadata',
+        '--checkpoints-metadata',
+        '--nvram',
+        '--',
+        state.uuid,
+      ],
+      call,
+    );
+    this.#records.delete(state.uuid);
+    for (const path of owned) {
+      await this.#virsh.run(['vol-delete', '--', path], call).catch((error: unknown) => {
+        // A disk that is not a pool volume (a host file the user attached) stays.
+        if (!NotFoundError.isInstance(error)) throw error;
+      });
+    }
+  }
+
+  // ---- power --------------------------------------------------------------------------------
+
+  async power(id: string, action: PowerAction, options: DriverOptions): Promise<TaskStart> {
+    const kind = POWER_KINDS[action];
+    const key = options.idempotencyKey;
+    // A keyed power action: the same key on the same domain is the same task, even after the
+    // domain reached the state the first call asked for.
+    const keyedRef =
+      key === undefined ? undefined : { k: kind, v: id, at: 0, x: { ik: shortHash(key, 32) } };
+    if (keyedRef !== undefined) {
+      const earlier = this.#tasks.get(encodeTaskId(keyedRef));
+      if (earlier !== undefined) return { taskId: earlier.id, snapshot: earlier };
+    }
+    const state = await this.#state(id, options);
+    const call = this.#call(options);
+    const notOn = () =>
+      conflict('invalid-power-state', `${state.name} is ${state.powerState}, not on`, this.name);
+    const ref = keyedRef ?? this.#tasks.ref(kind, state.uuid);
+    const start = (work: (task: TaskWork) => Promise<unknown>, more: StartOptions = {}) =>
+      this.#tasks.start(ref, work, { ...more, keyed: keyedRef !== undefined });
+    switch (action) {
+      case 'on': {
+        if (state.record?.template)
+          throw conflict(
+            'invalid-state',
+            `${state.name} is a template: templates are never started`,
+            this.name,
+          );
+        if (state.powerState === 'on')
+          throw conflict('invalid-power-state', `${state.name} is already on`, this.name);
+        const args =
+          state.libvirtState === 'paused'
+            ? ['resume', '--', state.uuid]
+            : state.libvirtState === 'pmsuspended'
+              ? ['dompmwakeup', '--', state.uuid]
+              : ['start', '--', state.uuid];
+        return start(async () => {
+          await this.#virsh.run(args, call);
+        });
+      }
+      case 'off':
+        if (state.powerState !== 'on') throw notOn();
+        return start(async () => {
+          await this.#virsh.run(['destroy', '--', state.uuid], call);
+        });
+      case 'reset':
+        if (state.powerState !== 'on') throw notOn();
+        return start(async () => {
+          await this.#virsh.run(['reset', '--', state.uuid], call);
+        });
+      case 'shutdown':
+      case 'reboot': {
+        if (state.powerState !== 'on') throw notOn();
+        if (!state.agentConnected)
+          throw conflict(
+            'invalid-state',
+            `${state.name}: the QEMU guest agent is not connected, so a graceful ${action} cannot be asked`,
+            this.name,
+          );
+        await this.#virsh.run([action, '--mode', 'agent', '--', state.uuid], call);
+        if (action === 'reboot') return start(async () => undefined);
+        return start((work) => this.#waitForShutOff(state.uuid, work), {
+          background: true,
+          cancelable: true,
+        });
+      }
+      case 'suspend':
+        if (state.powerState !== 'on') throw notOn();
+        if (options.toDisk)
+          return this.#tasks.start(
+            ref,
+            async (work) => {
+              await this.#virsh.run(['managedsave', '--', state.uuid], { signal: work.signal });
+            },
+            { background: true },
+          );
+        return start(async () => {
+          await this.#virsh.run(['suspend', '--', state.uuid], call);
+        });
+      case 'resume': {
+        if (state.powerState !== 'suspended' && state.powerState !== 'paused')
+          throw conflict(
+            'invalid-power-state',
+            `${state.name} is ${state.powerState}, not suspended`,
+            this.name,
+          );
+        const args =
+          state.libvirtState === 'paused'
+            ? ['resume', '--', state.uuid]
+            : state.libvirtState === 'pmsuspended'
+              ? ['dompmwakeup', '--', state.uuid]
+              : ['start', '--', state.uuid];
+        return start(async () => {
+          await this.#virsh.run(args, call);
+        });
+      }
+    }
+  }
+
+  async #waitForShutOff(uuid: string, work: TaskWork): Promise<void> {
+    const deadline = this.#clock.now() + SHUTDOWN_LIMIT_MS;
+    for (;;) {
+      const text = await this.#virsh.run(['domstate', '--', uuid], {
+        signal: work.signal,
+        idempotent: true,
+      });
+      if (text.trim() === 'shut off') return;
+      if (this.#clock.now() > deadline)
+        throw conflict(
+          'invalid-state',
+          `the guest did not shut down within ${SHUTDOWN_LIMIT_MS / 1000} s`,
+          this.name,
+        );
+      await sleep(SHUTDOWN_POLL_MS, work.signal);
+    }
+  }
+
+  // ---- templates ----------------------------------------------------------------------------
+
+  async markAsTemplate(id: string, options: DriverOptions): Promise<TaskStart> {
+    const state = await this.#state(id, options);
+    if (state.libvirtState !== 'shut off' || state.managedSave)
+      throw conflict(
+        'invalid-power-state',
+        `${state.name} is ${state.powerState}: only a shut-off domain becomes a template`,
+        this.name,
+      );
+    const record: HvkitVmRecord = { ...(state.record ?? {}), template: true };
+    const ref = this.#tasks.ref('vm.mark-as-template', state.uuid);
+    return this.#tasks.start(ref, async () => {
+      await this.#virsh.run(
+        [
+          'metadata',
+          '--domain',
+          state.uuid,
+          '--uri',
+          HVKIT_VM_NS,
+          '--key',
+          HVKIT_VM_KEY,
+          '--set',
+          renderVmRecord(record),
+          '--config',
+        ],
+        this.#call(options),
+      );
+      this.#records.set(state.uuid, record);
+      return this.get(state.uuid, options);
+    });
+  }
+
+  // ---- storage and networks -----------------------------------------------------------------
+
+  listStoragePools(options: DriverOptions): Promise<StoragePool[]> {
+    void options;
+    return listStoragePools(this.#virsh);
+  }
+
+  async listNetworks(options: DriverOptions): Promise<Network[]> {
+    const [networks, interfaces] = await this.#virsh.runMany(
+      [
+        ['net-list', '--all'],
+        ['iface-list', '--all'],
+      ],
+      this.#call(options, true),
+    );
+    if (!networks?.ok) throw networks?.error;
+    const out: Network[] = parseNetList(networks.stdout).map((entry) => ({
+      id: entry.name,
+      name: entry.name,
+      kind: 'network' as const,
+    }));
+    // Host bridges: iface-list names every host interface; `iface-dumpxml` tells bridges apart.
+    const names = interfaces?.ok ? parseIfaceNames(interfaces.stdout) : [];
+    if (names.length > 0) {
+      const dumps = await this.#virsh.runMany(
+        names.map((name) => ['iface-dumpxml', '--', name]),
+        this.#call(options, true),
+      );
+      dumps.forEach((dump, index) => {
+        const name = names[index] as string;
+        if (dump.ok && /<interface\s[^>]*type=['"]bridge['"]/.test(dump.stdout))
+          out.push({ id: name, name, kind: 'bridge' });
+      });
+    }
+    return out;
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Interface names of `iface-list --all` (under `-q` there is no header). */
+function parseIfaceNames(text: string): string[] {
+  return text
+    .split('\n')
+    .filter((line) => !/^\s*(Name\s|-{3,})/.test(line))
+    .map((line) => line.trim().split(/\s+/)[0] ?? '')
+    .filter((name) => name !== '' && name !== 'lo');
+}
+
+const POWER_KINDS: Readonly<Record<PowerAction, string>> = {
+  on: 'vm.power-on',
+  off: 'vm.power-off',
+  shutdown: 'vm.shutdown',
+  reboot: 'vm.reboot',
+  reset: 'vm.reset',
+  suspend: 'vm.suspend',
+  resume: 'vm.resume',
+};
+
+const LIBVIRT_STATE_NAMES: Readonly<Record<number, string>> = {
+  0: 'no state',
+  1: 'running',
+  2: 'idle',
+  3: 'paused',
+  4: 'in shutdown',
+  5: 'shut off',
+  6: 'crashed',
+  7: 'pmsuspended',
+};
