@@ -27,6 +27,7 @@ import {
   type CloneSource,
   cloneDomain,
   cloneVolumeStem,
+  findOverlays,
   readCloneSource,
 } from './clone.js';
 import { buildDomainXml, HVKIT_TAGS_NS } from './domain-xml.js';
@@ -416,6 +417,12 @@ describe.skipIf(!bed)('libvirt clones against the bed', () => {
     );
     if (QEMU_IMG) expect(sha256(await qcow2Data(base.name))).toBe(sha256(qcowData));
 
+    // The template's overlays are found by their backing paths (what guards a template's deletion).
+    const overlays = await findOverlays(virsh, [base.path, rawBase.path]);
+    expect(overlays.map((item) => item.name).sort()).toEqual(
+      result.volumes.map((item) => item.name).sort(),
+    );
+
     // A full clone of the (stopped) linked clone is flattened: no backing file, the template's data.
     const linkedSource = await readCloneSource(virsh, result.uuid);
     expect(linkedSource.disks[0]?.volume.backingStore?.path).toBe(base.path);
@@ -469,6 +476,8 @@ describe.skipIf(!bed)('libvirt clones against the bed', () => {
         `clone abort: aborted ${abortedAt - startedAt} ms after start, cleaned up ${endedAt - abortedAt} ms later; progress ${seen.join(',')}`,
       );
       expect(abortedAt).toBeGreaterThan(0);
+      // Nothing is reported after the abort (the copy libvirtd finishes meanwhile is not progress).
+      expect(seen.filter((done) => done > (seen.find((value) => value > 0) ?? 0))).toEqual([]);
       expect(outcome).toBeInstanceOf(Error);
       expect((outcome as Error).message).toBe('test abort');
       expect(await cloneLeftovers(name, uuid)).toEqual([]);

@@ -11,6 +11,7 @@ import {
   type CloneSource,
   type CloneXmlPlan,
   checkCloneOptions,
+  cloneConflict,
   cloneDomain,
   cloneVolumeStem,
   cloneVolumeXml,
@@ -104,6 +105,27 @@ const SOURCE_XML = `<domain type='qemu'>
   </devices>
 </domain>
 `;
+
+const SOURCE_SHAPE = {
+  name: 'src',
+  state: 'shut off',
+  disks: [
+    {
+      dev: 'vda',
+      volume: {
+        pool: 'default',
+        name: 'src-disk0.qcow2',
+        path: `${IMAGES}/src-disk0.qcow2`,
+        type: 'file',
+        capacityBytes: 1 << 20,
+        allocationBytes: 1 << 16,
+        physicalBytes: 1 << 16,
+        format: 'qcow2',
+        backingStore: undefined,
+      } satisfies VolumeDetails,
+    },
+  ],
+};
 
 function plan(overrides: Partial<CloneXmlPlan> = {}): CloneXmlPlan {
   return {
@@ -291,6 +313,28 @@ describe('checkCloneOptions', () => {
         ),
       ),
     ).toEqual([]);
+  });
+});
+
+describe('cloneConflict', () => {
+  it('puts the template rule before the power state, and checks template disk formats', () => {
+    const running = { ...SOURCE_SHAPE, state: 'running' };
+    expect(cloneConflict(running, 'linked', false)?.reason).toBe('invalid-state');
+    expect(cloneConflict(running, 'linked', false)?.message).toMatch(/not a template/);
+    expect(cloneConflict(running, 'full', false)?.reason).toBe('invalid-power-state');
+    expect(cloneConflict(SOURCE_SHAPE, 'full', false)).toBeUndefined();
+    expect(cloneConflict(SOURCE_SHAPE, 'linked', true)).toBeUndefined();
+    const iso = {
+      ...SOURCE_SHAPE,
+      disks: [
+        {
+          dev: 'vda',
+          volume: { ...(SOURCE_SHAPE.disks[0]?.volume as VolumeDetails), format: 'iso' },
+        },
+      ],
+    };
+    expect(cloneConflict(iso, 'linked', true)?.message).toMatch(/vda .* is iso/);
+    expect(cloneConflict(iso, 'full', false)).toBeUndefined();
   });
 });
 

@@ -40,7 +40,7 @@ import {
   ProviderApiError,
   type SpecIssue,
 } from '@hvkit/core';
-import { parseVolumeXml, type VolumeDetails } from '../storage/storage.js';
+import { listVolumes, parseVolumeXml, type VolumeDetails } from '../storage/storage.js';
 import type { Virsh, VirshCommandResult } from '../virsh/virsh.js';
 import { attributeOf, childOf, childrenOf, parseXml, type XmlElement } from '../xml/xml-reader.js';
 import {
@@ -635,7 +635,7 @@ async function checkTargetsFree(
 /** Polls the allocation of `target` and reports it, until `stop` is called. */
 function pollProgress(
   virsh: Virsh,
-  target: TargetVolume,
+  target: { pool: string; name: string },
   interval: number,
   report: (bytes: number) => void,
 ): () => Promise<void> {
@@ -661,10 +661,13 @@ function pollProgress(
 }
 
 /**
- * Deletes a volume this clone made, waiting while libvirtd still copies into it (it cannot be
- * stopped, see the module comment). Returns false when it could not.
+ * Deletes a volume the caller made, waiting while libvirtd still copies into it (an aborted
+ * `vol-create-from`/`vol-clone` goes on in libvirtd; see the module comment) until `deadline`
+ * (epoch ms). A volume not found is looked for once more a second later (a request in flight when
+ * virsh was killed may still create it). Returns false when the volume could not be deleted.
+ * Use it wherever an aborted copy is cleaned up: a plain `vol-delete` fails while the copy runs.
  */
-async function deleteOwnVolume(
+export async function deleteVolumeWhenFree(
   virsh: Virsh,
   pool: string,
   name: string,
@@ -714,7 +717,7 @@ class Undo {
     }
     const deadline = Date.now() + (this.context.cleanupTimeoutMs ?? DEFAULT_CLEANUP_MS);
     for (const volume of this.volumes) {
-      if (!(await deleteOwnVolume(this.virsh, volume.pool, volume.name, deadline)))
+      if (!(await deleteVolumeWhenFree(this.virsh, volume.pool, volume.name, deadline)))
         left.push(`volume ${volume.pool}/${volume.name}`);
     }
     if (left.length > 0)
@@ -745,33 +748,165 @@ function planTargets(
   });
 }
 
-/** Checks the source can be cloned this way; ConflictError when not. */
-function checkSource(
-  source: CloneSource,
-  options: CloneOptions,
-  context: CloneContext,
-  provider: string,
-): void {
+/**
+ * Why `source` cannot be cloned in `mode`, as the ConflictError {@link cloneDomain} would throw, or
+ * undefined when it can. Pure: the driver's `can()` uses its message as the reason.
+ * - linked, and not a template → `invalid-state` (libvirt linked clones come from templates only);
+ * - linked, a disk neither qcow2 nor raw → `invalid-state`;
+ * - not `shut off` → `invalid-power-state`.
+ */
+export function cloneConflict(
+  source: Pick<CloneSource, 'name' | 'state' | 'disks'>,
+  mode: CloneOptions['mode'],
+  sourceIsTemplate: boolean,
+  provider = 'libvirt',
+): ConflictError | undefined {
+  if (mode === 'linked') {
+    if (!sourceIsTemplate)
+      return stateConflict(
+        `${source.name} is not a template: libvirt linked clones are made from templates only (a qcow2 backing file must never change, and only templates are never started); mark it as a template or make a full clone`,
+        provider,
+      );
+    for (const disk of source.disks) {
+      const format = disk.volume.format;
+      if (format !== 'qcow2' && format !== 'raw')
+        return stateConflict(
+          `disk ${disk.dev} of ${source.name} is ${format ?? 'of unknown format'}: a linked clone needs qcow2 or raw template volumes`,
+          provider,
+        );
+    }
+  }
   if (source.state !== 'shut off')
-    throw new ConflictError(
+    return new ConflictError(
       'invalid-power-state',
       `${source.name} is ${source.state}: libvirt copies the disks of a shut-off domain only (a running domain's qcow2 volumes are locked by QEMU, raw ones would be copied torn); stop it first`,
       { provider },
     );
-  if (options.mode !== 'linked') return;
-  if (!context.sourceIsTemplate)
-    throw stateConflict(
-      `${source.name} is not a template: libvirt linked clones are made from templates only (a qcow2 backing file must never change, and only templates are never started); mark it as a template or make a full clone`,
-      provider,
-    );
-  for (const disk of source.disks) {
-    const format = disk.volume.format;
-    if (format !== 'qcow2' && format !== 'raw')
-      throw stateConflict(
-        `disk ${disk.dev} of ${source.name} is ${format ?? 'of unknown format'}: a linked clone needs qcow2 or raw template volumes`,
-        provider,
-      );
+  return undefined;
+}
+
+/**
+ * Volumes in every active pool whose backing file is one of `paths`: the linked clones' disks of a
+ * template whose volumes are at `paths`. The driver refuses to delete (or unmark) a template while
+ * this is not empty (ConflictError `in-use`): deleting a backing file breaks every overlay on it,
+ * and libvirt does not stop a `vol-delete` of one (measured on the bed: a dir pool deletes a base
+ * with an overlay on it without complaint). One virsh process for the pool list, two per pool.
+ */
+export async function findOverlays(
+  virsh: Virsh,
+  paths: readonly string[],
+): Promise<VolumeDetails[]> {
+  if (paths.length === 0) return [];
+  const wanted = new Set(paths);
+  // `pool-list --name` pads names with spaces on libvirt 9.0 (see storage.ts): trimmed.
+  const pools = (await virsh.run(['pool-list', '--name'], { idempotent: true }))
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const found: VolumeDetails[] = [];
+  for (const pool of pools) {
+    for (const volume of await listVolumes(virsh, pool)) {
+      if (volume.backingStore !== undefined && wanted.has(volume.backingStore.path))
+        found.push(volume);
+    }
   }
+  return found;
+}
+
+/** Options of {@link copyVolume}. */
+export interface CopyVolumeOptions {
+  signal?: AbortSignal | undefined;
+  /** Bytes of the copy so far (its allocation, qcow2 targets only; see the module comment). */
+  onProgress?: ((bytes: number) => void) | undefined;
+  /** Poll interval of the progress. Default 1000 ms. */
+  progressIntervalMs?: number | undefined;
+  /** How long a failed copy's clean-up waits for libvirtd to let go. Default 30 min. */
+  cleanupTimeoutMs?: number | undefined;
+}
+
+/**
+ * Copies `source` into a new volume `target.name` in `target.pool` (any pool: `vol-create-from`),
+ * as `target.format` (default the source's; qcow2 written as v3). A qcow2 source's backing chain
+ * is flattened. When the copy fails or `signal` aborts, the new volume is deleted, waiting while
+ * libvirtd still copies into it (it cannot be stopped): the call ends only once nothing is left,
+ * except when the failure is that the name was taken (that volume is someone else's).
+ *
+ * @throws ConflictError `already-exists` for a taken name; NotFoundError `storage` for a missing
+ *   pool; the abort reason.
+ */
+export async function copyVolume(
+  virsh: Virsh,
+  source: VolumeDetails,
+  target: { pool: string; name: string; format?: string | undefined },
+  options: CopyVolumeOptions = {},
+): Promise<VolumeDetails> {
+  const format = target.format ?? source.format ?? 'raw';
+  const xml = cloneVolumeXml({ name: target.name, capacityBytes: source.capacityBytes, format });
+  const args = ['vol-create-from', '--pool', target.pool, '--file', '/dev/stdin'];
+  args.push('--inputpool', source.pool, '--vol', source.name);
+  const onProgress = options.onProgress;
+  const stop =
+    format !== 'qcow2' || onProgress === undefined
+      ? async () => {}
+      : pollProgress(virsh, target, options.progressIntervalMs ?? DEFAULT_PROGRESS_MS, (bytes) =>
+          onProgress(Math.min(bytes, source.capacityBytes)),
+        );
+  try {
+    await virsh.run(args, { stdin: xml, signal: options.signal });
+  } catch (error) {
+    // No progress past a failure: the poller ends before the clean-up waits on libvirtd.
+    await stop();
+    // A taken name is someone else's volume: never delete it.
+    if (!(ConflictError.isInstance(error) && error.reason === 'already-exists')) {
+      const deadline = Date.now() + (options.cleanupTimeoutMs ?? DEFAULT_CLEANUP_MS);
+      await deleteVolumeWhenFree(virsh, target.pool, target.name, deadline);
+    }
+    throw error;
+  }
+  await stop();
+  return parseVolumeXml(
+    await virsh.run(['vol-dumpxml', '--pool', target.pool, '--vol', target.name], {
+      idempotent: true,
+    }),
+    target.pool,
+  );
+}
+
+/**
+ * A new qcow2 volume whose backing file is `base` (qcow2 or raw), with `base`'s capacity: a
+ * linked clone's disk. Only a base that never changes afterwards may back it (a template's).
+ *
+ * @throws ConflictError `already-exists` for a taken name.
+ */
+export async function createOverlayVolume(
+  virsh: Virsh,
+  base: VolumeDetails,
+  target: { pool: string; name: string },
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<VolumeDetails> {
+  const xml = cloneVolumeXml({
+    name: target.name,
+    capacityBytes: base.capacityBytes,
+    format: 'qcow2',
+    backing: { path: base.path, format: base.format ?? 'raw' },
+  });
+  try {
+    await virsh.run(['vol-create', '--pool', target.pool, '--file', '/dev/stdin'], {
+      stdin: xml,
+      signal: options.signal,
+    });
+  } catch (error) {
+    // Killed mid-call (abort, lost connection): the overlay may exist. A metadata-only create.
+    if (!(ConflictError.isInstance(error) && error.reason === 'already-exists'))
+      await deleteVolumeWhenFree(virsh, target.pool, target.name, Date.now() + 60_000);
+    throw error;
+  }
+  return parseVolumeXml(
+    await virsh.run(['vol-dumpxml', '--pool', target.pool, '--vol', target.name], {
+      idempotent: true,
+    }),
+    target.pool,
+  );
 }
 
 async function makeVolumes(
@@ -794,51 +929,19 @@ async function makeVolumes(
   const made: VolumeDetails[] = [];
   for (const target of targets) {
     run.signal?.throwIfAborted();
-    const xml = cloneVolumeXml({
-      name: target.name,
-      capacityBytes: target.source.capacityBytes,
-      format: target.format,
-      backing: linked
-        ? { path: target.source.path, format: target.source.format ?? 'raw' }
-        : undefined,
-    });
-    const args = linked
-      ? ['vol-create', '--pool', target.pool, '--file', '/dev/stdin']
-      : [
-          'vol-create-from',
-          '--pool',
-          target.pool,
-          '--file',
-          '/dev/stdin',
-          '--inputpool',
-          target.source.pool,
-          '--vol',
-          target.source.name,
-        ];
-    // From here the volume may exist whatever the call says (an abort leaves libvirtd copying).
+    // Each call removes its own volume when it fails; the undo removes the finished ones.
+    const volume = linked
+      ? await createOverlayVolume(virsh, target.source, target, { signal: run.signal })
+      : await copyVolume(virsh, target.source, target, {
+          signal: run.signal,
+          onProgress: run.onProgress === undefined ? undefined : (bytes) => report(done + bytes),
+          progressIntervalMs: context.progressIntervalMs,
+          cleanupTimeoutMs: context.cleanupTimeoutMs,
+        });
     undo.volumes.push(target);
-    const share = target.source.capacityBytes;
-    const stop =
-      linked || target.format !== 'qcow2' || run.onProgress === undefined
-        ? async () => {}
-        : pollProgress(virsh, target, context.progressIntervalMs ?? DEFAULT_PROGRESS_MS, (bytes) =>
-            report(done + Math.min(bytes, share)),
-          );
-    try {
-      await virsh.run(args, { stdin: xml, signal: run.signal });
-    } catch (error) {
-      // Someone else's volume of that name appeared after the check: never delete it.
-      if (ConflictError.isInstance(error) && error.reason === 'already-exists') undo.volumes.pop();
-      throw error;
-    } finally {
-      await stop();
-    }
-    done += linked ? 0 : share;
+    made.push(volume);
+    done += linked ? 0 : target.source.capacityBytes;
     report(done);
-    const info = await virsh.run(['vol-dumpxml', '--pool', target.pool, '--vol', target.name], {
-      idempotent: true,
-    });
-    made.push(parseVolumeXml(info, target.pool));
   }
   return made;
 }
@@ -906,7 +1009,8 @@ export async function cloneDomain(
         provider,
       },
     );
-  checkSource(source, options, context, provider);
+  const conflict = cloneConflict(source, options.mode, context.sourceIsTemplate, provider);
+  if (conflict !== undefined) throw conflict;
   await checkTargetsFree(virsh, targets, run.signal, provider);
 
   const undo = new Undo(virsh, uuid, context);
