@@ -20,6 +20,7 @@ import {
   type ImageRecord,
   imageIdOf,
   imageVolumeOfRecord,
+  MAX_RECORD_BYTES,
   parseImageId,
   recordVolumeName,
 } from './image-record.js';
@@ -56,7 +57,11 @@ export function imageOf(record: ImageRecord, volume: VolumeDetails, cached = fal
   return image;
 }
 
-/** The `vol-download` of a record volume to stdout (byte-exact under virsh `-q`). */
+/**
+ * The `vol-download` of a record volume to stdout (byte-exact under virsh `-q`), cut at one byte
+ * past the largest record: a big volume that merely has a record's name costs the listing 64 KiB,
+ * not its size (and is then refused as a record).
+ */
 function readRecordCommand(location: ImageLocation): string[] {
   return [
     'vol-download',
@@ -64,6 +69,8 @@ function readRecordCommand(location: ImageLocation): string[] {
     location.pool,
     '--vol',
     recordVolumeName(location.volume),
+    '--length',
+    String(MAX_RECORD_BYTES + 1),
     '--file',
     '/dev/stdout',
   ];

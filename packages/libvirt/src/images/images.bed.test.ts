@@ -14,7 +14,13 @@ import { ConflictError, InvalidSpecError, NotFoundError } from '@hvkit/core';
 import type { SshConnection } from '@hvkit/ssh';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectToBed, requireLibvirtBed } from '../../test/libvirt-bed.js';
-import { createVolume, deleteVolume, downloadVolume, volumeInfo } from '../storage/storage.js';
+import {
+  createVolume,
+  deleteVolume,
+  downloadVolume,
+  uploadVolume,
+  volumeInfo,
+} from '../storage/storage.js';
 import { importDisk } from '../transfer/disk-import.js';
 import { Virsh } from '../virsh/virsh.js';
 import { deleteImage, findImage, listImages } from './image-catalog.js';
@@ -506,6 +512,54 @@ describe.skipIf(!bed)('libvirt images against the bed', () => {
     }
     console.info(`listImages: ${images.length} images (${count} made here) in ${ms.toFixed(0)} ms`);
     for (const id of made) await deleteImage(virsh, id);
+    // Each deletion scans every domain and volume for users: ~0.4 s apiece with 300 volumes.
+  }, 600_000);
+
+  it('ignores a volume that only has a record name, however big, and a record of another volume', async () => {
+    const big = `${prefix}-big.raw`;
+    const bigBytes = Buffer.alloc(2 * MiB, 0x7b);
+    await uploadVolume(virsh, {
+      pool,
+      name: big,
+      format: 'raw',
+      sizeBytes: 4096,
+      source: (async function* () {
+        yield Buffer.alloc(4096);
+      })(),
+    });
+    await uploadVolume(virsh, {
+      pool,
+      name: `${big}${RECORD_SUFFIX}`,
+      format: 'raw',
+      sizeBytes: bigBytes.byteLength,
+      source: (async function* () {
+        yield bigBytes;
+      })(),
+    });
+    // A valid record, but of another volume than the one it sits beside.
+    const other = `${prefix}-other.raw`;
+    const stolen = (await findImage(virsh, `${pool}/${name('conv')}.raw`)).record;
+    const text = Buffer.from(JSON.stringify(stolen));
+    for (const [volume, bytes] of [
+      [other, Buffer.alloc(4096)],
+      [`${other}${RECORD_SUFFIX}`, text],
+    ] as const) {
+      await uploadVolume(virsh, {
+        pool,
+        name: volume,
+        format: 'raw',
+        sizeBytes: bytes.byteLength,
+        source: (async function* () {
+          yield bytes;
+        })(),
+      });
+    }
+    const ids = (await listImages(virsh, { pools: [pool] })).map((image) => image.id);
+    expect(ids).toContain(`${pool}/${name('conv')}.raw`);
+    expect(ids).not.toContain(`${pool}/${big}`);
+    expect(ids).not.toContain(`${pool}/${other}`);
+    await expect(findImage(virsh, `${pool}/${big}`)).rejects.toMatchObject({ resource: 'image' });
+    await expect(findImage(virsh, `${pool}/${other}`)).rejects.toMatchObject({ resource: 'image' });
   });
 
   it('refuses to delete an image a volume is built on, then deletes it and its record', async () => {
