@@ -391,21 +391,64 @@ describe('revertSnapshot and deleteSnapshot', () => {
   const revert = `snapshot-revert --domain ${DOM} --snapshotname`;
   const remove = `snapshot-delete --domain ${DOM} --snapshotname`;
 
-  it('revert runs snapshot-revert; an external snapshot is ConflictError invalid-state', async () => {
+  const info = (name: string) => `snapshot-info --domain ${DOM} --snapshotname ${name}`;
+  const dominfo = `dominfo --domain ${DOM}`;
+  const dominfoNoSave = fixture('dominfo-managed-save.txt').replace(
+    'Managed save:   yes',
+    'Managed save:   no',
+  );
+
+  it('revert checks the snapshot and the managed save in one exec, then reverts', async () => {
     const { virsh, execs } = fakeHost({
-      [`${revert} s1`]: '',
-      [`${revert} ext1`]: fixture('err-revert-external.stderr.txt'),
+      [info('mr')]: fixture('snapshot-info-internal.txt'),
+      [dominfo]: dominfoNoSave,
+      [`${revert} mr`]: '',
     });
-    await revertSnapshot(virsh, DOM, 's1');
-    expect(execs[0]?.lines).toEqual([`${revert} s1`]);
-    const error = await revertSnapshot(virsh, DOM, 'ext1').catch((caught) => caught);
-    expect(ConflictError.isInstance(error) && error.reason === 'invalid-state').toBe(true);
-    expect((error as Error).message).toMatch(/external/);
+    await revertSnapshot(virsh, DOM, 'mr');
+    expect(execs.map((exec) => exec.lines)).toEqual([[info('mr'), dominfo], [`${revert} mr`]]);
   });
 
-  it('revert and delete of a missing snapshot are NotFoundError (snapshot)', async () => {
+  it('revert removes a managed-save image first (libvirt would keep it, stale)', async () => {
+    const { virsh, execs } = fakeHost({
+      [info('mr')]: fixture('snapshot-info-internal.txt'),
+      [dominfo]: fixture('dominfo-managed-save.txt'),
+      [`managedsave-remove --domain ${DOM}`]: '',
+      [`${revert} mr`]: '',
+    });
+    await revertSnapshot(virsh, DOM, 'mr');
+    expect(execs.map((exec) => exec.lines)).toEqual([
+      [info('mr'), dominfo],
+      [`managedsave-remove --domain ${DOM}`],
+      [`${revert} mr`],
+    ]);
+  });
+
+  it('an external snapshot is ConflictError invalid-state before anything changes', async () => {
+    const { virsh, execs } = fakeHost({
+      [info('ext')]: fixture('snapshot-info-external.txt'),
+      [dominfo]: fixture('dominfo-managed-save.txt'),
+    });
+    const error = await revertSnapshot(virsh, DOM, 'ext').catch((caught) => caught);
+    expect(ConflictError.isInstance(error) && error.reason === 'invalid-state').toBe(true);
+    expect((error as Error).message).toMatch(/external/);
+    expect(execs).toHaveLength(1);
+  });
+
+  it("libvirt's own external refusal (a race with the check) is ConflictError invalid-state", async () => {
     const { virsh } = fakeHost({
-      [`${revert} nosuch`]: fixture('err-revert-not-found.stderr.txt'),
+      [info('ext1')]: fixture('snapshot-info-internal.txt'),
+      [dominfo]: dominfoNoSave,
+      [`${revert} ext1`]: fixture('err-revert-external.stderr.txt'),
+    });
+    const error = await revertSnapshot(virsh, DOM, 'ext1').catch((caught) => caught);
+    expect(ConflictError.isInstance(error) && error.reason === 'invalid-state').toBe(true);
+    expect((error as Error).message).toMatch(/revert to external snapshot not supported yet/);
+  });
+
+  it('revert and delete of a missing snapshot are NotFoundError (snapshot), nothing changed', async () => {
+    const { virsh, execs } = fakeHost({
+      [info('nosuch')]: fixture('err-revert-not-found.stderr.txt'),
+      [dominfo]: fixture('dominfo-managed-save.txt'),
       [`${remove} nosuch`]: fixture('err-snapshot-not-found.stderr.txt'),
     });
     for (const call of [
@@ -417,6 +460,10 @@ describe('revertSnapshot and deleteSnapshot', () => {
           NotFoundError.isInstance(error) && error.resource === 'snapshot' && error.id === 'nosuch',
       );
     }
+    expect(execs.map((exec) => exec.lines)).toEqual([
+      [info('nosuch'), dominfo],
+      [`${remove} nosuch`],
+    ]);
   });
 
   it('delete adds --children only for removeChildren; a mixed tree is a ConflictError', async () => {

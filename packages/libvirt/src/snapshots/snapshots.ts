@@ -52,7 +52,7 @@ import {
   UnsupportedCapabilityError,
 } from '@hvkit/core';
 import type { Virsh, VirshCommandResult } from '../virsh/virsh.js';
-import { parseNameList } from '../virsh/virsh-parse.js';
+import { parseDomInfo, parseNameList } from '../virsh/virsh-parse.js';
 import {
   attributeOf,
   childOf,
@@ -594,14 +594,30 @@ export async function createSnapshot(
   return readOne(virsh, domain, parsed.name, callOptions);
 }
 
+/** `Location:` of `snapshot-info` (`internal` or `external`). */
+function snapshotLocation(info: string): string | undefined {
+  return /^Location:\s+(\S+)\s*$/m.exec(info)?.[1];
+}
+
 /**
  * Reverts a domain to a snapshot (`snapshot-revert`). The domain ends in the snapshot's power
  * state (measured): a running snapshot → running, even from shut off (QEMU starts and loads the
  * memory); a shut-off snapshot → shut off, a running domain is stopped; paused → paused. The
  * snapshot becomes current.
  *
+ * A managed-save image (hvkit's `suspended`) is the domain's current state, which a revert
+ * discards, so it is removed first (`managedsave-remove`). Measured on libvirt 9.0: with one, a
+ * revert to a snapshot without memory is refused (`revert requires force: snapshot without memory
+ * state, removal of existing managed saved state strongly recommended to avoid corruption`), and
+ * `--force` reverts but KEEPS the image; a revert to a running snapshot succeeds and also keeps it,
+ * so a later start would restore that stale memory over the reverted disks.
+ *
+ * Execs: one `snapshot-info` + `dominfo` (the snapshot exists and is internal, before anything is
+ * changed), `managedsave-remove` only when there is an image, then `snapshot-revert`.
+ *
  * @throws NotFoundError (vm, snapshot); ConflictError `invalid-state` for an external snapshot
- *   (libvirt 9.0: `unsupported configuration: revert to external snapshot not supported yet`).
+ *   (libvirt 9.0: `unsupported configuration: revert to external snapshot not supported yet`),
+ *   refused before anything is changed.
  */
 export async function revertSnapshot(
   virsh: Virsh,
@@ -611,12 +627,36 @@ export async function revertSnapshot(
 ): Promise<void> {
   checkDomain(domain);
   checkSnapshotId(snapshotId);
-  await mapped(domain, () =>
-    virsh.run(['snapshot-revert', '--domain', domain, '--snapshotname', snapshotId], {
-      signal: options.signal,
-      timeoutMs: options.timeoutMs,
-    }),
+  const call = { signal: options.signal, timeoutMs: options.timeoutMs };
+  const [info, dominfo] = await virsh.runMany(
+    [
+      ['snapshot-info', '--domain', domain, '--snapshotname', snapshotId],
+      ['dominfo', '--domain', domain],
+    ],
+    { ...call, idempotent: true },
   );
+  if (info === undefined || !info.ok) {
+    throw remapSnapshotError(
+      info?.error ?? new ProviderApiError('no snapshot-info result'),
+      domain,
+    );
+  }
+  if (snapshotLocation(info.stdout) === 'external') {
+    throw new ConflictError(
+      'invalid-state',
+      `snapshot ${JSON.stringify(snapshotId)} of domain ${JSON.stringify(domain)} is external (made outside hvkit, e.g. snapshot-create-as --disk-only): libvirt 9.0 cannot revert to it`,
+      { details: { command: 'snapshot-revert' } },
+    );
+  }
+  if (dominfo === undefined || !dominfo.ok) {
+    throw remapSnapshotError(dominfo?.error ?? new ProviderApiError('no dominfo result'), domain);
+  }
+  await mapped(domain, async () => {
+    if (parseDomInfo(dominfo.stdout).managedSave) {
+      await virsh.run(['managedsave-remove', '--domain', domain], call);
+    }
+    await virsh.run(['snapshot-revert', '--domain', domain, '--snapshotname', snapshotId], call);
+  });
 }
 
 /**
