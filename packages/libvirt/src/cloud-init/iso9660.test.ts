@@ -206,6 +206,7 @@ function hasTool(command: string, args: string[]): boolean {
 
 const hasIsoinfo = hasTool('isoinfo', ['-version']);
 const hasBsdtar = hasTool('bsdtar', ['--version']);
+const hasBlkid = hasTool('blkid', ['-V']);
 const work = mkdtempSync(join(tmpdir(), 'hvkit-ci-iso-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -241,6 +242,16 @@ describe.skipIf(!hasIsoinfo && !process.env.CI)(
       expect(info).toMatch(/Joliet with UCS level 3 found/);
       expect(info).toMatch(/Rock Ridge signatures version 1 found/);
     });
+
+    it.skipIf(!hasBlkid)(
+      'util-linux blkid (what cloud-init finds the seed with) sees an iso9660 labelled cidata',
+      () => {
+        const file = imageFile(buildIso9660({ volumeId: 'cidata', files: SEED }));
+        const probe = execFileSync('blkid', ['-p', '-o', 'export', file], { encoding: 'utf8' });
+        expect(probe).toMatch(/^TYPE=iso9660$/m);
+        expect(probe).toMatch(/^LABEL=cidata$/m);
+      },
+    );
 
     it('lists and extracts the exact names and bytes with -R and with -J', () => {
       const file = imageFile(buildIso9660({ volumeId: 'cidata', files: SEED }));
