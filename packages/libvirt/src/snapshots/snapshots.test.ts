@@ -24,6 +24,7 @@ import {
   type SnapshotRecord,
   snapshotCleanupPlan,
   snapshotListCommands,
+  snapshotLiveCheck,
   snapshotTreeAfterList,
   snapshotXml,
 } from './snapshots.js';
@@ -531,5 +532,37 @@ describe('snapshotCleanupPlan', () => {
       files: [],
       undefineFlags: [],
     });
+  });
+});
+
+describe('snapshotLiveCheck', () => {
+  const qcow2 = { id: 'vda', sizeBytes: 1, format: 'qcow2' as const };
+  const vm = (
+    powerState: 'on' | 'off' | 'paused' | 'suspended',
+    extra: { firmware?: 'bios' | 'efi'; raw?: boolean } = {},
+  ) => ({
+    powerState,
+    firmware: extra.firmware,
+    disks: extra.raw ? [qcow2, { id: 'vdb', sizeBytes: 1, format: 'raw' as const }] : [qcow2],
+  });
+
+  it('agrees with what libvirt 9.0 did on the bed', () => {
+    expect(snapshotLiveCheck(vm('off'), 'snapshots.create')?.ok).toBe(true);
+    expect(snapshotLiveCheck(vm('suspended'), 'snapshots.create')?.ok).toBe(true);
+    expect(snapshotLiveCheck(vm('on'), 'snapshots.create')).toEqual({
+      ok: true,
+      reason: 'domain is running: the snapshot must include memory (memory: true)',
+    });
+    expect(snapshotLiveCheck(vm('on'), 'snapshots.memory')?.ok).toBe(true);
+    expect(snapshotLiveCheck(vm('paused'), 'snapshots.memory')?.ok).toBe(true);
+    expect(snapshotLiveCheck(vm('off'), 'snapshots.memory')?.ok).toBe(false);
+    expect(snapshotLiveCheck(vm('suspended'), 'snapshots.memory')?.ok).toBe(false);
+    const raw = snapshotLiveCheck(vm('off', { raw: true }), 'snapshots.create');
+    expect(raw?.ok).toBe(false);
+    expect(raw?.reason).toMatch(/disk vdb is not qcow2/);
+    expect(snapshotLiveCheck(vm('on', { firmware: 'efi' }), 'snapshots.memory')?.ok).toBe(false);
+    expect(snapshotLiveCheck(vm('off', { firmware: 'efi' }), 'snapshots.create')?.ok).toBe(true);
+    expect(snapshotLiveCheck(vm('on'), 'snapshots.quiesce')?.ok).toBe(false);
+    expect(snapshotLiveCheck(vm('on'), 'snapshots.revert')).toBeUndefined();
   });
 });

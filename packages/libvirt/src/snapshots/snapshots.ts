@@ -50,6 +50,7 @@ import {
   SnapshotOptionsSchema,
   type SnapshotTree,
   UnsupportedCapabilityError,
+  type Vm,
 } from '@hvkit/core';
 import type { Virsh, VirshCommandResult } from '../virsh/virsh.js';
 import { parseDomInfo, parseNameList } from '../virsh/virsh-parse.js';
@@ -740,4 +741,57 @@ export async function snapshotCleanupPlan(
     files: [...files],
     undefineFlags: records.length > 0 ? UNDEFINE_SNAPSHOT_FLAGS : [],
   };
+}
+
+// ---- live checks -----------------------------------------------------------------------------
+
+/** What {@link snapshotLiveCheck} answers: as core's `CanResult` without the capability. */
+export interface SnapshotCheck {
+  readonly ok: boolean;
+  readonly reason: string;
+}
+
+/**
+ * Whether a snapshot capability may be used on `vm` now, by the same rules `createSnapshot`
+ * meets on libvirt 9.0 (see the module comment), for the driver's `can()`; undefined for the
+ * capabilities it has nothing to say about (tree, revert, delete). `vm.disks` holds no cdroms:
+ * libvirt leaves read-only cdroms out of snapshots.
+ */
+export function snapshotLiveCheck(
+  vm: Pick<Vm, 'powerState' | 'disks' | 'firmware'>,
+  capability: string,
+): SnapshotCheck | undefined {
+  const no = (reason: string) => ({ ok: false, reason });
+  const state = vm.powerState;
+  const active = state === 'on' || state === 'paused';
+  const notQcow2 = vm.disks.filter((disk) => disk.format !== undefined && disk.format !== 'qcow2');
+  const diskProblem =
+    notQcow2.length > 0
+      ? `disk ${notQcow2.map((disk) => disk.id).join(', ')} is not qcow2: only qcow2 images hold internal snapshots`
+      : undefined;
+  switch (capability) {
+    case 'snapshots.create':
+      if (diskProblem) return no(diskProblem);
+      if (active && vm.firmware === 'efi')
+        return no(
+          'libvirt takes internal snapshots of a UEFI (pflash) domain only while it is off',
+        );
+      return active
+        ? { ok: true, reason: 'domain is running: the snapshot must include memory (memory: true)' }
+        : { ok: true, reason: `domain is ${state}: a disk snapshot without memory` };
+    case 'snapshots.memory':
+      if (diskProblem) return no(diskProblem);
+      if (!active) return no(`domain is ${state}; a memory snapshot needs a running domain`);
+      if (vm.firmware === 'efi')
+        return no(
+          'libvirt takes internal snapshots of a UEFI (pflash) domain only while it is off',
+        );
+      return { ok: true, reason: 'domain is running' };
+    case 'snapshots.quiesce':
+      return no(
+        'libvirt quiesces only external disk-only snapshots, which libvirt 9.0 cannot revert; hvkit takes internal ones',
+      );
+    default:
+      return undefined;
+  }
 }
