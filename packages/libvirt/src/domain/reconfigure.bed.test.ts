@@ -134,9 +134,16 @@ describe.skipIf(!bed)('reconfigureDomain on the real libvirt bed', () => {
         tags: { b: '2 & <3>' },
         cpu: { count: 2 },
         memory: { sizeMiB: 256 },
-        addDisks: [{ sizeGiB: 1 / 32, name: 'data <x>' }],
+        addDisks: [
+          { sizeGiB: 1 / 32, name: 'data <x>' },
+          { sizeGiB: 1 / 64, bus: 'scsi', format: 'raw', provisioning: 'thick' },
+        ],
         resizeDisks: [{ diskId: 'vda', sizeGiB: 3 / 64 }],
-        addNics: [{ network: ready.network, model: 'e1000', mac: mac(2) }],
+        addNics: [
+          { network: ready.network, model: 'e1000', mac: mac(2) },
+          // The NAT network's own bridge, as a plain Linux bridge.
+          { network: 'virbr0', connection: 'bridge', model: 'rtl8139', mac: mac(8) },
+        ],
         removeNics: [mac(1)],
       }),
       context,
@@ -163,12 +170,19 @@ describe.skipIf(!bed)('reconfigureDomain on the real libvirt bed', () => {
     expect(vm.tags).toEqual({ b: '2 & <3>' });
     expect(vm.cpu).toEqual({ count: 2, coresPerSocket: 1, hotAdd: false });
     expect(vm.memory).toEqual({ sizeMiB: 256, hotAdd: false });
-    expect(vm.disks.map((disk) => [disk.id, disk.name, disk.sizeBytes])).toEqual([
-      ['vda', 'root', 48 * MiB],
-      ['vdb', 'data <x>', 32 * MiB],
+    expect(vm.disks.map((disk) => [disk.id, disk.name, disk.bus, disk.sizeBytes])).toEqual([
+      ['vda', 'root', 'virtio', 48 * MiB],
+      ['vdb', 'data <x>', 'virtio', 32 * MiB],
+      ['sda', undefined, 'scsi', 16 * MiB],
     ]);
-    expect(vm.nics.map((nic) => [nic.id, nic.model, nic.network])).toEqual([
-      [mac(2), 'e1000', ready.network],
+    // The SCSI disk came with its virtio-scsi controller.
+    const controllers = childOf(await inactive(uuid), 'devices')?.children.filter(
+      (node) => node.name === 'controller' && node.attributes.type === 'scsi',
+    );
+    expect(controllers?.map((node) => node.attributes.model)).toEqual(['virtio-scsi']);
+    expect(vm.nics.map((nic) => [nic.id, nic.model, nic.connection, nic.network])).toEqual([
+      [mac(2), 'e1000', 'network', ready.network],
+      [mac(8), 'rtl8139', 'bridge', 'virbr0'],
     ]);
     // The new volume carries the domain's file-safe name: removed with it by the driver's delete.
     expect((await ourVolumes()).some((path) => /-vdb-[0-9a-f]{4}\.qcow2$/.test(path))).toBe(true);
@@ -177,7 +191,7 @@ describe.skipIf(!bed)('reconfigureDomain on the real libvirt bed', () => {
     const before = await ourVolumes();
     const removed = await reconfigureDomain(virsh, uuid, change({ removeDisks: ['vdb'] }), context);
     expect(removed.applied).toEqual(['removeDisks']);
-    expect(removed.vm.disks.map((disk) => disk.id)).toEqual(['vda']);
+    expect(removed.vm.disks.map((disk) => disk.id)).toEqual(['vda', 'sda']);
     const after = await ourVolumes();
     expect(before.length - after.length).toBe(1);
     expect(after.some((path) => /-vdb-[0-9a-f]{4}\.qcow2$/.test(path))).toBe(false);
@@ -491,9 +505,30 @@ describe.skipIf(!bed)('reconfigureDomain on the real libvirt bed', () => {
       context,
     );
     expect(grown.applied.sort()).toEqual(['cpu.count', 'memory.sizeMiB']);
-    // Measured: the guest gives the balloon back within seconds; libvirt counts the vCPU at once.
-    expect(await poll(balloon, (kib) => kib === 256 * 1024, 60_000)).toBe(256 * 1024);
+    const grownAt = Date.now();
+    // libvirt counts the vCPU at once; the guest gives the balloon back within seconds.
     expect((await stats(uuid))['vcpu.current']).toBe('2');
+    expect(await poll(balloon, (kib) => kib === 256 * 1024, 60_000)).toBe(256 * 1024);
+    const balloonMs = Date.now() - grownAt;
+    // What the guest itself sees (qemu-ga guest-get-vcpus): the plugged vCPU is there and, brought
+    // online through the agent, in use (without that step it stayed offline: measured).
+    const vcpus = JSON.parse(
+      await virsh.run([
+        'qemu-agent-command',
+        '--domain',
+        uuid,
+        '--cmd',
+        JSON.stringify({ execute: 'guest-get-vcpus' }),
+      ]),
+    ) as { return: { 'logical-id': number; online: boolean }[] };
+    expect(vcpus.return.map((cpu) => [cpu['logical-id'], cpu.online]).sort()).toEqual([
+      [0, true],
+      [1, true],
+    ]);
+    expect(grown.warnings).toEqual([]);
+    console.info(
+      `[reconfigure measure] balloon 192→256 MiB in ${balloonMs} ms; guest vCPUs after setvcpus --live: ${JSON.stringify(vcpus.return)}`,
+    );
     const shrunk = await reconfigureDomain(
       virsh,
       uuid,
@@ -511,10 +546,14 @@ describe.skipIf(!bed)('reconfigureDomain on the real libvirt bed', () => {
     );
     expect(added.applied).toEqual(['addDisks']);
     const volumes = await ourVolumes();
+    const unplugAt = Date.now();
     const removed = await reconfigureDomain(virsh, uuid, change({ removeDisks: ['vdb'] }), {
       ...context,
       detachWaitMs: 30_000,
     });
+    console.info(
+      `[reconfigure measure] live unplug of vdb on the booted guest: ${Date.now() - unplugAt} ms`,
+    );
     expect(removed.applied).toEqual(['removeDisks']);
     expect(removed.warnings).toEqual([]);
     expect(removed.vm.disks.map((disk) => disk.id)).toEqual(['vda']);

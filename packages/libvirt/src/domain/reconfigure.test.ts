@@ -394,6 +394,8 @@ describe('planReconfigure on a running domain', () => {
       // 2 of 2: hot-add stays on for the next boot (maximum doubled).
       ['define', 'cpu'],
       ['setvcpus', '--domain', 'u-1', '--count', '2', '--live'],
+      // The fixture's agent channel is connected: the plugged vCPU is brought online in the guest.
+      ['guest-vcpus', 'cpu.count'],
       ['setmem', '--domain', 'u-1', '--size', String(320 * 1024), '--config'],
       ['setmem', '--domain', 'u-1', '--size', String(320 * 1024), '--live'],
     ]);

@@ -82,7 +82,13 @@ import {
   type XmlAttributeValue,
   type XmlElementNode,
 } from '../xml/xml-writer.js';
-import { type DomainNetwork, diskLetters, HVKIT_DISKS_NS, HVKIT_TAGS_NS } from './domain-xml.js';
+import {
+  type DomainNetwork,
+  diskLetters,
+  GUEST_AGENT_CHANNEL,
+  HVKIT_DISKS_NS,
+  HVKIT_TAGS_NS,
+} from './domain-xml.js';
 
 /** core's validated change (`ParsedInput['vmChange']`). */
 export type VmChange = ParsedInput['vmChange'];
@@ -138,6 +144,8 @@ export type FieldOutcome = 'applied' | 'pending';
 /** One mutation. Fields are core's dotted paths (`addDisks[1]`). */
 export type ReconfigureStep =
   | { kind: 'virsh'; field?: string | undefined; args: string[] }
+  /** Brings plugged vCPUs online in the guest through qemu-ga; a failure is a warning. */
+  | { kind: 'guest-vcpus'; field: string; count: number }
   | { kind: 'define'; field: string; xml: string }
   | {
       kind: 'add-disk';
@@ -429,6 +437,17 @@ function nicNode(root: XmlElement | undefined, mac: string): XmlElement | undefi
   return childrenOf(devicesOf(root), 'interface').find(
     (node) => attributeOf(childOf(node, 'mac'), 'address')?.toLowerCase() === mac,
   );
+}
+
+/** The qemu-ga channel of a live XML is connected (the agent answers). */
+function agentConnected(root: XmlElement | undefined): boolean {
+  return childrenOf(devicesOf(root), 'channel').some((node) => {
+    const target = childOf(node, 'target');
+    return (
+      attributeOf(target, 'name') === GUEST_AGENT_CHANNEL &&
+      attributeOf(target, 'state') === 'connected'
+    );
+  });
 }
 
 function integerOf(value: string | undefined): number | undefined {
@@ -856,12 +875,18 @@ class Planner {
       if (live !== undefined) {
         const sameTopology = cores === live.cores;
         now = count === live.count || (sameTopology && count > live.count && count <= live.max);
-        if (now && count !== live.count)
+        if (now && count > live.count) {
           this.steps.push({
             kind: 'virsh',
             field: 'cpu.count',
             args: ['setvcpus', '--domain', this.#uuid, '--count', String(count), '--live'],
           });
+          // Measured on the bed: a plugged vCPU reaches the guest OFFLINE (its kernel onlines it
+          // only through userspace: udev rules the bed's initramfs lacks). With the agent up,
+          // `setvcpus --guest` (qemu-ga guest-set-vcpus) onlines it.
+          if (agentConnected(state.live))
+            this.steps.push({ kind: 'guest-vcpus', field: 'cpu.count', count });
+        }
       }
       this.#mark('cpu.count', now);
       countNow = now;
@@ -1400,6 +1425,9 @@ class Executor {
       case 'virsh':
         await this.#run(step.args);
         break;
+      case 'guest-vcpus':
+        await this.#guestVcpus(step);
+        break;
       case 'define':
         await this.#run(['define', '--file', '/dev/stdin'], step.xml);
         break;
@@ -1449,6 +1477,26 @@ class Executor {
         type: 'other',
         feature: step.field,
         details: `${step.path} is not a storage pool volume: left in place`,
+      });
+    }
+  }
+
+  async #guestVcpus(step: Extract<ReconfigureStep, { kind: 'guest-vcpus' }>): Promise<void> {
+    try {
+      await this.#run([
+        'setvcpus',
+        '--domain',
+        this.#uuid,
+        '--count',
+        String(step.count),
+        '--guest',
+      ]);
+    } catch (error) {
+      if (!HvkitError.isInstance(error)) throw error;
+      this.warnings.push({
+        type: 'other',
+        feature: step.field,
+        details: `the vCPUs are plugged but the guest agent did not bring them online (${error.message}); the guest must online them`,
       });
     }
   }
