@@ -15,9 +15,13 @@
  * - `network-config`: `cloudInit.networkConfig` as it is (objects as JSON, which YAML reads);
  *   else network config version 2 generated from the NICs that ask for addressing (`ipv4`,
  *   `ipv6`, `dns`), each matched by MAC address — interface names differ between guests (eth0,
- *   ens3, enp1s0) — the same entries vSphere's guestinfo metadata carries. NICs that ask for
- *   nothing are left out: the guest decides (cloud-init's fallback is DHCP on the first NIC).
- *   Without any, no `network-config` file is written.
+ *   ens3, enp1s0) — the same entries vSphere's guestinfo metadata carries. No `set-name`: the guest
+ *   keeps its own interface names (cloud-init ≥ 20.1 names a v2 entry after the interface that
+ *   has its MAC, LP #1855945; measured with 22.4.2 in cloud-init-oracle.test.ts; older cloud-init
+ *   would use the entry key `nic<i>`). NICs that ask for nothing are left
+ *   out (as on vSphere): cloud-init then leaves them to the image's own configuration. When no
+ *   NIC asks for anything, no `network-config` is written and cloud-init's fallback applies
+ *   (DHCP on the first NIC).
  * - `customization.timeZone` goes into `vendor-data` (`#cloud-config` with `timezone:`): cloud-init
  *   merges vendor-data under user-data, so the user's own config is never rewritten.
  * Documents are JSON where hvkit writes them: JSON is YAML, and needs no YAML library to be exact.
