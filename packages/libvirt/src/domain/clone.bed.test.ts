@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConflictError, type VmSpecInput, VmSpecSchema } from '@hvkit/core';
+import { ConflictError, NotFoundError, type VmSpecInput, VmSpecSchema } from '@hvkit/core';
 import type { SshConnection } from '@hvkit/ssh';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectToBed, type LibvirtReady, requireLibvirtBed } from '../../test/libvirt-bed.js';
@@ -346,6 +346,13 @@ describe.skipIf(!bed)('libvirt clones against the bed', () => {
     }
     expect(await cloneLeftovers(`${PREFIX}run-b`, uuid)).toEqual([]);
     expect((await ours()).domains.sort()).not.toContain(`${PREFIX}run-b`);
+  });
+
+  it('reading a missing domain as a source is NotFoundError (vm)', async () => {
+    const missing = crypto.randomUUID();
+    await expect(readCloneSource(virsh, missing)).rejects.toSatisfy(
+      (error: unknown) => NotFoundError.isInstance(error) && error.resource === 'vm',
+    );
   });
 
   it('with a known UUID returns the existing clone instead of cloning again', async () => {

@@ -16,6 +16,7 @@ import {
   cloneVolumeStem,
   cloneVolumeXml,
   randomLibvirtMac,
+  readCloneSource,
   rewriteCloneXml,
 } from './clone.js';
 import { HVKIT_DISKS_NS, HVKIT_TAGS_NS } from './domain-xml.js';
@@ -632,5 +633,73 @@ describe('cloneDomain against a fake virsh', () => {
       ),
     ).rejects.toBeInstanceOf(InvalidSpecError);
     expect(calls).toEqual([]);
+  });
+});
+
+describe('readCloneSource against a fake virsh', () => {
+  const domain = (disks: string) =>
+    `<domain type='qemu'><name>src</name><uuid>${SOURCE_UUID}</uuid><devices>${disks}</devices></domain>`;
+  const fileDisk = `<disk type='file' device='disk'><source file='${IMAGES}/a.qcow2'/><target dev='vda' bus='virtio'/></disk>`;
+  const volumeDisk = `<disk type='volume' device='disk'><source pool='fast' volume='b.raw'/><target dev='vdb' bus='virtio'/></disk>`;
+  const emptyCdrom = `<disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk>`;
+  const seedCdrom = `<disk type='file' device='cdrom'><source file='${IMAGES}/seed.iso'/><target dev='sdb' bus='sata'/></disk>`;
+
+  it('reads file and pool/volume disks (two virsh processes), skipping cdroms', async () => {
+    const { virsh, calls } = fakeVirsh({
+      dumpxml: domain(fileDisk + volumeDisk + emptyCdrom + seedCdrom),
+      domstate: 'shut off\n',
+      'vol-pool': 'default   \n',
+      echo: (args) => `${args[1]}\n`,
+      'vol-dumpxml': (args) =>
+        args.length === 2 ? volumeDump('a.qcow2', 'qcow2') : volumeDump('b.raw', 'raw'),
+    });
+    const source = await readCloneSource(virsh, 'src');
+    expect(source.uuid).toBe(SOURCE_UUID);
+    expect(source.state).toBe('shut off');
+    expect(
+      source.disks.map((disk) => [
+        disk.dev,
+        disk.volume.pool,
+        disk.volume.name,
+        disk.volume.format,
+      ]),
+    ).toEqual([
+      ['vda', 'default', 'a.qcow2', 'qcow2'],
+      ['vdb', 'fast', 'b.raw', 'raw'],
+    ]);
+    expect(calls.map((call) => call.join(' '))).toEqual([
+      'dumpxml --inactive -- src',
+      'domstate -- src',
+      `vol-pool ${IMAGES}/a.qcow2`,
+      `vol-dumpxml ${IMAGES}/a.qcow2`,
+      'echo fast',
+      'vol-dumpxml --pool fast --vol b.raw',
+    ]);
+  });
+
+  it('refuses disks that are not pool volumes (invalid-state), and passes a missing domain on', async () => {
+    const outside = fakeVirsh({
+      dumpxml: domain(fileDisk),
+      domstate: 'shut off\n',
+      'vol-pool': new NotFoundError('disk', `${IMAGES}/a.qcow2`),
+      'vol-dumpxml': new NotFoundError('disk', `${IMAGES}/a.qcow2`),
+    });
+    await expect(readCloneSource(outside.virsh, 'src')).rejects.toSatisfy(
+      (error: unknown) =>
+        ConflictError.isInstance(error) &&
+        /vda .* not a volume of a libvirt storage pool/.test(error.message),
+    );
+    const network = fakeVirsh({
+      dumpxml: domain(
+        `<disk type='network' device='disk'><source protocol='rbd' name='p/x'/><target dev='vda' bus='virtio'/></disk>`,
+      ),
+      domstate: 'shut off\n',
+    });
+    await expect(readCloneSource(network.virsh, 'src')).rejects.toSatisfy(
+      (error: unknown) => ConflictError.isInstance(error) && /network disk/.test(error.message),
+    );
+    const missing = new NotFoundError('vm', 'nope');
+    const gone = fakeVirsh({ dumpxml: missing, domstate: missing });
+    await expect(readCloneSource(gone.virsh, 'nope')).rejects.toBe(missing);
   });
 });
