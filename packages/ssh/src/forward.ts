@@ -95,6 +95,11 @@ export interface LocalForward {
 }
 
 const DEFAULT_MAX_CONNECTIONS = 16;
+/**
+ * How long a channel whose local client has gone may take to pass on what the client sent
+ * before it is closed anyway (a target that stopped reading would hold it open for ever).
+ */
+const DRAIN_MS = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** SSH channel-open failure codes (RFC 4254 §5.1) as ssh2 reports them on `error.reason`. */
@@ -303,6 +308,8 @@ class LocalForwarder implements LocalForward {
   readonly #options: LocalForwardOptions;
   readonly #server: Server;
   readonly #links = new Map<Socket, Link>();
+  /** Channels whose client has gone, still passing on its last bytes. */
+  readonly #draining = new Set<Duplex>();
   #idle: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #resolveClosed!: () => void;
@@ -401,6 +408,8 @@ class LocalForwarder implements LocalForward {
       link.channel?.destroy();
       socket.destroy();
     }
+    for (const channel of this.#draining) channel.destroy();
+    this.#draining.clear();
     await Promise.all([stopped, ...sockets]);
     this.#resolveClosed();
   }
@@ -461,35 +470,57 @@ class LocalForwarder implements LocalForward {
       return;
     }
     link.channel = channel;
-    splice(socket, channel);
+    this.#splice(socket, channel);
+  }
+
+  /**
+   * Copies `socket` ⇄ `channel` with backpressure (pipe pauses the reader while the writer's
+   * buffer is full: the SSH window stays closed, or the socket is not read). End of file is
+   * passed on per direction. When one side closes, the other is given what was already read for
+   * it, then closed; when either fails, both are destroyed at once.
+   */
+  #splice(socket: Socket, channel: Duplex): void {
+    const destroyBoth = (): void => {
+      socket.destroy();
+      channel.destroy();
+    };
+    channel.on('error', destroyBoth);
+    socket.on('error', destroyBoth);
+    socket.once('close', () => this.#drain(channel));
+    channel.once('close', () => closeAfterFlush(socket));
+    socket.pipe(channel);
+    channel.pipe(socket);
+  }
+
+  /** Sends end of file after what the gone client wrote, then closes the channel (within DRAIN_MS). */
+  #drain(channel: Duplex): void {
+    if (this.closing) {
+      channel.destroy();
+      return;
+    }
+    this.#draining.add(channel);
+    const done = (): void => {
+      clearTimeout(timer);
+      this.#draining.delete(channel);
+      channel.destroy();
+    };
+    const timer = setTimeout(done, DRAIN_MS);
+    timer.unref();
+    if (channel.writableFinished) {
+      done();
+      return;
+    }
+    channel.once('finish', done);
+    channel.end();
   }
 }
 
-/**
- * Copies `socket` ⇄ `channel` with backpressure (pipe pauses the reader while the writer's buffer
- * is full: the SSH window stays closed, or the socket is not read). End of file is passed on per
- * direction. When one side closes, the other is given what was already read for it, then
- * closed; when either fails, both are destroyed at once.
- */
-function splice(socket: Socket, channel: Duplex): void {
-  const destroyBoth = (): void => {
+/** Ends `socket`'s writing side, then destroys it once what was written has gone out. */
+function closeAfterFlush(socket: Socket): void {
+  if (socket.writableFinished) {
     socket.destroy();
-    channel.destroy();
-  };
-  channel.on('error', destroyBoth);
-  socket.on('error', destroyBoth);
-  socket.once('close', () => closeAfterFlush(channel));
-  channel.once('close', () => closeAfterFlush(socket));
-  socket.pipe(channel);
-  channel.pipe(socket);
-}
-
-/** Ends `stream`'s writing side, then destroys it once what was written has gone out. */
-function closeAfterFlush(stream: Duplex): void {
-  if (stream.writableFinished) {
-    stream.destroy();
     return;
   }
-  stream.once('finish', () => stream.destroy());
-  stream.end();
+  socket.once('finish', () => socket.destroy());
+  socket.end();
 }
