@@ -109,7 +109,8 @@ function formatOf(volume: VolumeDetails, diskId: string): DiskFormat {
  * @param diskId The disk's target device (`vda`).
  * @throws InvalidSpecError (`offsetBytes`) for a negative, fractional or past-the-end offset;
  *   NotFoundError (`vm`) for an unknown domain, (`disk`) when it has no such disk;
- *   ConflictError (`invalid-power-state`) when the domain is active (see `allowActive`);
+ *   ConflictError (`invalid-power-state`) when the domain is active (see `allowActive`),
+ *   (`invalid-state`) for a qcow2 overlay (linked clone: the file alone is not the disk);
  *   UnsupportedCapabilityError (`migration.diskExport`) for a disk that is not a pool volume
  *   (network, block device outside pools) or has a format outside hvkit's.
  */
@@ -158,6 +159,14 @@ export async function exportDisk(
     );
   }
   const volume = await volumeOfSource(virsh, source, diskId, signal);
+  if (volume.backingStore) {
+    // vol-download sends the overlay file alone: without its backing chain it is no disk.
+    throw new ConflictError(
+      'invalid-state',
+      `disk ${diskId} is a qcow2 overlay on ${volume.backingStore.path}; its bytes alone are not the disk (flatten it first)`,
+      { provider: 'libvirt', details: { backingStore: volume.backingStore.path } },
+    );
+  }
   const format = formatOf(volume, diskId);
   const sizeBytes = volume.physicalBytes;
   if (offsetBytes > sizeBytes) {

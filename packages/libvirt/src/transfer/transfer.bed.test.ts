@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectToBed, requireLibvirtBed } from '../../test/libvirt-bed.js';
 import { buildDomainXml } from '../domain/domain-xml.js';
 import { deleteImage, findImage, listImages } from '../images/image-catalog.js';
-import { deleteVolume, downloadVolume, volumeInfo } from '../storage/storage.js';
+import { createVolume, deleteVolume, downloadVolume, volumeInfo } from '../storage/storage.js';
 import { Virsh } from '../virsh/virsh.js';
 import { exportDisk } from './disk-export.js';
 import { importDisk } from './disk-import.js';
@@ -44,7 +44,6 @@ describe.skipIf(!bed)('libvirt disk import/export against the bed', () => {
   const bytes = randomBytes(256 * KiB);
   const name = (label: string) => `${prefix}-${label}`;
   const options = () => ({ defaultPool: pool });
-  let domainUuid = '';
 
   async function ourVolumes(): Promise<string[]> {
     await virsh.run(['pool-refresh', pool]);
@@ -70,7 +69,11 @@ describe.skipIf(!bed)('libvirt disk import/export against the bed', () => {
 
   afterAll(async () => {
     if (!bed) return;
-    if (domainUuid) await virsh.run(['undefine', '--', domainUuid]).catch(() => {});
+    const domains = (await virsh.run(['list', '--all', '--name'])).split('\n');
+    for (const domain of domains.filter((item) => item.startsWith(prefix))) {
+      await virsh.run(['destroy', '--', domain]).catch(() => {});
+      await virsh.run(['undefine', '--', domain]).catch(() => {});
+    }
     for (const volume of (await ourVolumes()).sort().reverse()) {
       await deleteVolume(virsh, pool, volume).catch(() => {});
     }
@@ -238,7 +241,7 @@ describe.skipIf(!bed)('libvirt disk import/export against the bed', () => {
       networks: new Map(),
     });
     await virsh.run(['define', '/dev/stdin'], { stdin: xml });
-    domainUuid = (await virsh.run(['domuuid', '--', name('vm')])).trim();
+    const domainUuid = (await virsh.run(['domuuid', '--', name('vm')])).trim();
     const diskId = diskTargets[0] ?? '';
 
     const full = await exportDisk(virsh, domainUuid, diskId);
@@ -283,6 +286,36 @@ describe.skipIf(!bed)('libvirt disk import/export against the bed', () => {
       await virsh.run(['destroy', '--', domainUuid]);
     }
 
+    // A linked clone's disk: an overlay whose file alone is not the disk.
+    const overlay = await createVolume(virsh, {
+      pool,
+      name: `${name('overlay')}.qcow2`,
+      sizeBytes: bytes.byteLength,
+      format: 'qcow2',
+      backing: { path: image.volume.path, format: 'raw' },
+    });
+    const clone = buildDomainXml(
+      VmSpecSchema.parse({
+        ...spec,
+        name: name('clone'),
+        disks: [{ sizeGiB: 1 / 1024, format: 'qcow2' }],
+      }),
+      {
+        volumes: [{ path: overlay.path, format: 'qcow2' }],
+        networks: new Map(),
+      },
+    );
+    await virsh.run(['define', '/dev/stdin'], { stdin: clone.xml });
+    try {
+      await expect(exportDisk(virsh, name('clone'), diskId)).rejects.toMatchObject({
+        code: 'CONFLICT',
+        reason: 'invalid-state',
+      });
+    } finally {
+      await virsh.run(['undefine', '--', name('clone')]);
+      await deleteVolume(virsh, pool, overlay.name);
+    }
+
     const refused = deleteImage(virsh, image.image.id);
     await expect(refused).rejects.toBeInstanceOf(ConflictError);
     await expect(refused).rejects.toMatchObject({
@@ -290,7 +323,6 @@ describe.skipIf(!bed)('libvirt disk import/export against the bed', () => {
       details: { domains: [name('vm')] },
     });
     await virsh.run(['undefine', '--', domainUuid]);
-    domainUuid = '';
     await deleteImage(virsh, image.image.id);
     await expectNothingNamed('raw');
   });
