@@ -81,6 +81,40 @@ const MAX_BATCH_BYTES = 100_000;
 const STDERR_MARKER_COMMAND = 'cd';
 const STDERR_MARKER = 'error: cd: command valid only in interactive mode\n';
 
+// While libvirtd restarts (about 1.2 s on the bed) virsh fails with `failed to connect to the
+// hypervisor`: a call is tried again after these pauses.
+const LIBVIRTD_RETRY_DELAYS_MS = [300, 1_000, 2_000] as const;
+
+function notSent(error: HvkitError): boolean {
+  return (
+    TransportError.isInstance(error) &&
+    (error.details as { outcome?: unknown } | undefined)?.outcome === 'not-sent'
+  );
+}
+
+/** Standard input that can be sent again (a stream is consumed by the first try). */
+function resendable(stdin: unknown): boolean {
+  return stdin === undefined || typeof stdin === 'string' || stdin instanceof Uint8Array;
+}
+
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /**
  * Runs virsh on a libvirt host over an SSH connection: always `virsh -q -c <uri>`, every argument
  * passed through `@hvkit/ssh`'s shell quoting, and for {@link runMany} first through virsh's own
@@ -102,6 +136,31 @@ export class Virsh {
     this.#provider = options.provider ?? 'libvirt';
   }
 
+  /**
+   * One SSH exec, tried a second time when the first failed with a retryable TransportError: the
+   * connection was lost before the command was sent (`outcome: 'not-sent'`), or after, for a call
+   * marked idempotent (a read). The SSH layer reconnects on the next call, so a killed sshd child
+   * or a restarted sshd costs a read nothing; a mutation whose outcome is unknown is never
+   * repeated, its error says so.
+   */
+  async #exec(
+    argv: readonly string[],
+    options: Parameters<VirshTransport['exec']>[1] & object,
+  ): Promise<Awaited<ReturnType<VirshTransport['exec']>>> {
+    try {
+      return await this.#ssh.exec(argv, options);
+    } catch (error) {
+      if (
+        !TransportError.isInstance(error) ||
+        !error.retryable ||
+        options.signal?.aborted ||
+        !resendable(options.stdin)
+      )
+        throw error;
+      return this.#ssh.exec(argv, options);
+    }
+  }
+
   /** The remote argv of one virsh command. `-q` drops banners and the extra newline `vol-download` adds to /dev/stdout. */
   #argv(args: readonly string[]): string[] {
     return [...ENV, 'virsh', '-q', '-c', this.uri, ...args];
@@ -117,18 +176,27 @@ export class Virsh {
    *   reason when `signal` aborts.
    */
   async run(args: readonly string[], options: VirshRunOptions = {}): Promise<string> {
-    const result = await this.#ssh.exec(this.#argv(args), {
-      stdin: options.stdin,
-      signal: options.signal,
-      timeoutMs: options.timeoutMs,
-      idempotent: options.idempotent,
-    });
-    if (result.code === 0) return result.stdout.toString('utf8');
-    throw mapVirshError(result.stderr.toString('utf8'), {
-      command: args,
-      provider: this.#provider,
-      exitCode: result.code,
-    });
+    for (let attempt = 0; ; attempt++) {
+      const result = await this.#exec(this.#argv(args), {
+        stdin: options.stdin,
+        signal: options.signal,
+        timeoutMs: options.timeoutMs,
+        idempotent: options.idempotent,
+      });
+      if (result.code === 0) return result.stdout.toString('utf8');
+      const error = mapVirshError(result.stderr.toString('utf8'), {
+        command: args,
+        provider: this.#provider,
+        exitCode: result.code,
+      });
+      // virsh could not reach libvirtd (restarting): nothing ran, so trying again is safe; a read
+      // that lost its libvirtd connection mid-call is safe to repeat too.
+      const delay = LIBVIRTD_RETRY_DELAYS_MS[attempt];
+      const again =
+        notSent(error) || (options.idempotent === true && TransportError.isInstance(error));
+      if (delay === undefined || !again || !resendable(options.stdin)) throw error;
+      await pause(delay, options.signal);
+    }
   }
 
   /**
@@ -192,7 +260,13 @@ export class Virsh {
 
     const results: VirshCommandResult[] = [];
     for (const batch of batches) {
-      const done = await this.#runBatch(commands, batch.first, batch.parts, marker, options);
+      let done = await this.#runBatch(commands, batch.first, batch.parts, marker, options);
+      // Every command failed because virsh could not reach libvirtd (restarting): nothing ran.
+      for (const delay of LIBVIRTD_RETRY_DELAYS_MS) {
+        if (!done.results.every((result) => !result.ok && notSent(result.error))) break;
+        await pause(delay, options.signal);
+        done = await this.#runBatch(commands, batch.first, batch.parts, marker, options);
+      }
       results.push(...done.results);
       if (done.stopped) {
         // virsh refused the batch or died in it: later batches may depend on it, so they are
@@ -213,7 +287,7 @@ export class Virsh {
     marker: (index: number) => string,
     options: VirshCallOptions,
   ): Promise<{ results: VirshCommandResult[]; stopped?: HvkitError }> {
-    const result = await this.#ssh.exec(this.#argv([parts.join('; ')]), {
+    const result = await this.#exec(this.#argv([parts.join('; ')]), {
       signal: options.signal,
       timeoutMs: options.timeoutMs,
       idempotent: options.idempotent,
