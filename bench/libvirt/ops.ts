@@ -24,11 +24,11 @@ export function opArgs(index: number, domains: readonly string[]): string[] {
 }
 
 /**
- * One operation through hvkit, returning virsh's stdout. The only thing to change when the
- * provider lands: e.g. `(index) => provider.get(refs[index % refs.length])` for `get`, with the
- * output check then done on the Vm (today `Virsh.run`, the layer the provider calls).
+ * One operation through hvkit, returning virsh's stdout to compare with the OpenSSH sides', or
+ * undefined when it returns something else (a Vm: see provider-side.ts). Whatever it does, the
+ * OpenSSH sides replay the SSH execs it made, in order.
  */
-export type HvkitOp = (index: number) => Promise<string>;
+export type HvkitOp = (index: number) => Promise<string | undefined>;
 
 /** {@link HvkitOp} through `Virsh.run` (what the provider's `get`/power calls are built on). */
 export function virshOp(virsh: Virsh, domains: readonly string[]): HvkitOp {
@@ -51,6 +51,8 @@ type Side = 'hvkit' | 'mux' | 'new' | 'hvkit-concurrent' | 'mux-concurrent';
 /** What each side did: per-round totals and per-operation medians. */
 export interface OpsResult {
   settings: OpsSettings;
+  /** What hvkit's side called: `Virsh.run`, or `provider.get`/`list` (`--via provider`). */
+  via: 'virsh' | 'provider';
   /** The bench domains the operations address. */
   domains: string[];
   sides: Record<Side, Spread & { ops: number; perOpMs: number }>;
@@ -84,9 +86,9 @@ function normalize(args: readonly string[], stdout: string, prefix: string): str
 async function pool(
   count: number,
   limit: number,
-  run: (index: number) => Promise<string>,
-): Promise<string[]> {
-  const out: string[] = new Array(count);
+  run: (index: number) => Promise<string | undefined>,
+): Promise<(string | undefined)[]> {
+  const out: (string | undefined)[] = new Array(count);
   let next = 0;
   const worker = async () => {
     while (next < count) {
@@ -109,31 +111,42 @@ export async function benchOps(options: {
   domains: readonly string[];
   prefix: string;
   settings: OpsSettings;
+  via: OpsResult['via'];
   log: (line: string) => void;
 }): Promise<OpsResult> {
   const { hvkit, counter, openssh, domains, prefix, settings } = options;
   const { ops, newSshOps, concurrency } = settings;
 
-  // Warm-up of hvkit that records the remote command line of each operation.
-  const lines: string[] = [];
-  counter.reset();
+  // Warm-up of hvkit (twice: a first call may load state, as the provider's pool list) that
+  // records the remote command lines of each operation the second time.
+  for (let index = 0; index < ops; index++) await hvkit(index);
+  const lines: string[][] = [];
+  let execs = 0;
   for (let index = 0; index < ops; index++) {
+    counter.reset();
     await hvkit(index);
-    const argv = counter.execs.at(-1);
-    if (!argv) throw new Error('hvkit made no SSH exec');
-    lines.push(shellCommand(argv));
+    if (counter.execs.length === 0 || counter.spawns > 0)
+      throw new Error(
+        `hvkit op ${index} made ${counter.execs.length} execs, ${counter.spawns} spawns`,
+      );
+    execs += counter.execs.length;
+    lines.push(counter.execs.map((argv) => shellCommand(argv)));
   }
-  const hvkitExecsPerOp = counter.execs.length / ops;
+  const hvkitExecsPerOp = execs / ops;
   const openSshOp = (mode: SshMode) => async (index: number) => {
-    const result = await openssh.run(mode, lines[index] ?? '');
-    if (result.code !== 0)
-      throw new Error(`ssh (${mode}) ${lines[index]} exited ${result.code}: ${result.stderr}`);
-    return result.stdout;
+    let stdout = '';
+    for (const line of lines[index] ?? []) {
+      const result = await openssh.run(mode, line);
+      if (result.code !== 0)
+        throw new Error(`ssh (${mode}) ${line} exited ${result.code}: ${result.stderr}`);
+      stdout = result.stdout;
+    }
+    return stdout;
   };
   for (let index = 0; index < 4; index++) await openSshOp('mux')(index);
   await openSshOp('new')(0);
 
-  const sides: Record<Side, { ops: number; run: () => Promise<string[]> }> = {
+  const sides: Record<Side, { ops: number; run: () => Promise<(string | undefined)[]> }> = {
     hvkit: { ops, run: () => pool(ops, 1, hvkit) },
     mux: { ops, run: () => pool(ops, 1, openSshOp('mux')) },
     new: { ops: newSshOps, run: () => pool(newSshOps, 1, openSshOp('new')) },
@@ -148,7 +161,7 @@ export async function benchOps(options: {
     'hvkit-concurrent': [],
     'mux-concurrent': [],
   };
-  const outputs = new Map<Side, string[]>();
+  const outputs = new Map<Side, (string | undefined)[]>();
   const loadPerRound: number[] = [];
   for (let round = 0; round < settings.rounds; round++) {
     loadPerRound.push(load1());
@@ -164,13 +177,16 @@ export async function benchOps(options: {
     );
   }
 
-  // The sides must have printed the same thing for the same command.
+  // The sides must have printed the same thing for the same command (when hvkit's op returns
+  // virsh's stdout).
   let mismatches = 0;
   const reference = outputs.get('hvkit') ?? [];
   for (const [side, out] of outputs) {
     out.forEach((stdout, index) => {
       const args = opArgs(index, domains);
-      if (normalize(args, stdout, prefix) !== normalize(args, reference[index] ?? '', prefix)) {
+      const expected = reference[index];
+      if (expected === undefined || stdout === undefined) return;
+      if (normalize(args, stdout, prefix) !== normalize(args, expected, prefix)) {
         mismatches++;
         options.log(`  MISMATCH ${side} op ${index} (${args.join(' ')})`);
       }
@@ -192,6 +208,7 @@ export async function benchOps(options: {
   ) as OpsResult['sides'];
   return {
     settings,
+    via: options.via,
     domains: [...domains],
     sides: result,
     ratioToMux: result.hvkit.medianMs / result.mux.medianMs,

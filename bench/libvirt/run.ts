@@ -5,6 +5,7 @@
  *
  *   pnpm run bench:libvirt                      # all three parts
  *   pnpm run bench:libvirt -- --only ops,describe
+ *   pnpm run bench:libvirt -- --only ops --via-provider   # ops through provider.get/list
  *
  * 1. `ops`: BENCH_OPS (100) cheap operations (domstate, dominfo, domuuid, list --all --name) through
  *    hvkit's `Virsh.run` vs the same remote command lines as `ssh` children over one ControlMaster
@@ -86,7 +87,13 @@ function opsTable(ops: OpsResult): string {
     `${figures.minMs.toFixed(0)}–${figures.maxMs.toFixed(0)} ms`,
     `${figures.perOpMs.toFixed(2)} ms`,
   ]);
+  const what =
+    ops.via === 'provider'
+      ? 'hvkit side: provider.get of a bench domain 3 of 4 times, provider.list({ namePrefix }) the 4th; the OpenSSH sides replay the SSH execs each call made.'
+      : 'hvkit side: Virsh.run of domstate, dominfo, domuuid, list --all --name in turn; the OpenSSH sides send the same remote command lines.';
   return [
+    what,
+    '',
     markdownTable(['side', 'ops/round', 'median', 'min–max', 'per op'], rows),
     '',
     `hvkit / ControlMaster, sequential: **${ratio(ops.ratioToMux)}** (goal ≤ 1.0×); ${ops.settings.concurrency} in flight: ${ratio(ops.ratioToMuxConcurrent)}. ` +
@@ -175,8 +182,19 @@ async function main(): Promise<void> {
   if (parts.includes('ops')) {
     const domains = Array.from({ length: 4 }, (_, index) => `${prefix}op-${index}`);
     await defineDomains(ssh, plain, domains, bed.network);
+    const via = process.argv.includes('--via-provider') ? 'provider' : 'virsh';
+    let hvkit = virshOp(virsh, domains);
+    if (via === 'provider') {
+      const uuids = (await plain.runMany(domains.map((name) => ['domuuid', '--', name]))).map(
+        (result) => (result.ok ? result.stdout.trim() : ''),
+      );
+      // Loaded only here: the provider is optional for the default run.
+      const { providerOp } = await import('./provider-side.js');
+      hvkit = providerOp({ virsh, uuids, prefix: `${prefix}op-` });
+    }
     ops = await benchOps({
-      hvkit: virshOp(virsh, domains),
+      hvkit,
+      via,
       counter,
       openssh,
       domains,
