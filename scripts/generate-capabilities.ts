@@ -55,6 +55,13 @@ const PROVIDERS: readonly ProviderEntry[] = [
     page: 'docs/providers/vsphere.md',
     load: async () => (await import('@hvkit/vsphere')).VSPHERE_CAPABILITIES,
   },
+  {
+    title: 'libvirt',
+    package: '@hvkit/libvirt',
+    testBed: 'real libvirtd 9.0 + QEMU 7.2 (TCG) behind OpenSSH, with a booted guest',
+    page: 'docs/providers/libvirt.md',
+    load: async () => (await import('@hvkit/libvirt')).LIBVIRT_CAPABILITIES,
+  },
 ];
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
