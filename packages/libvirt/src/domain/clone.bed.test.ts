@@ -13,6 +13,7 @@ import type { SshConnection } from '@hvkit/ssh';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectToBed, type LibvirtReady, requireLibvirtBed } from '../../test/libvirt-bed.js';
 import {
+  createVolume,
   deleteVolume,
   downloadVolume,
   listVolumes,
@@ -208,12 +209,22 @@ describe.skipIf(!bed)('libvirt clones against the bed', () => {
       const rawData = randomBytes(2 * MiB);
       const qcow = await uploadQcow2(`${PREFIX}src-a.qcow2`, qcowData);
       const raw = await uploadRaw(`${PREFIX}src-a.raw`, rawData);
+      // A thin raw volume, never written: its copy must stay thin.
+      const thin = await createVolume(virsh, {
+        pool,
+        name: `${PREFIX}src-a-thin.raw`,
+        sizeBytes: 64 * MiB,
+        format: 'raw',
+      });
       expect(qcow.capacityBytes).toBe(4 * MiB);
-      const source = await defineSource(`${PREFIX}src-a`, [qcow, raw]);
+      expect(raw.allocationBytes).toBeGreaterThanOrEqual(raw.capacityBytes);
+      expect(thin.allocationBytes).toBe(0);
+      const source = await defineSource(`${PREFIX}src-a`, [qcow, raw, thin]);
       expect(source.state).toBe('shut off');
       expect(source.disks.map((disk) => [disk.dev, disk.volume.name])).toEqual([
         ['vda', qcow.name],
         ['vdb', raw.name],
+        ['vdc', thin.name],
       ]);
 
       const progress: [number, number][] = [];
@@ -260,7 +271,11 @@ describe.skipIf(!bed)('libvirt clones against the bed', () => {
       expect(result.volumes.map((volume) => [volume.format, volume.capacityBytes])).toEqual([
         ['qcow2', 4 * MiB],
         ['raw', 2 * MiB],
+        ['raw', 64 * MiB],
       ]);
+      // Thick stays thick, thin stays thin (libvirt would preallocate without <allocation>).
+      expect(result.volumes[1]?.allocationBytes).toBeGreaterThanOrEqual(2 * MiB);
+      expect(result.volumes[2]?.allocationBytes).toBe(0);
       expect(result.volumes.every((volume) => volume.backingStore === undefined)).toBe(true);
       // hvkit's record is the clone's own (no template flag), tags as asked, the log moved.
       const metadata = childOf(clone, 'metadata');
@@ -274,13 +289,13 @@ describe.skipIf(!bed)('libvirt clones against the bed', () => {
       ).toBe(`${ready.guest.serialLogDir}/${PREFIX}full-a.log`);
 
       // Data: byte for byte (raw directly, qcow2 through qemu-img), and qcow2 v3.
-      const [qcowClone, rawClone] = result.volumes as [VolumeDetails, VolumeDetails];
+      const [qcowClone, rawClone] = result.volumes as [VolumeDetails, VolumeDetails, VolumeDetails];
       expect(sha256(await download(rawClone.name))).toBe(sha256(rawData));
       expect(sha256(await qcow2Data(qcowClone.name))).toBe(sha256(qcowData));
       expect(await virsh.run(['vol-dumpxml', '--pool', pool, '--vol', qcowClone.name])).toContain(
         '<compat>1.1</compat>',
       );
-      const total = qcow.capacityBytes + raw.capacityBytes;
+      const total = qcow.capacityBytes + raw.capacityBytes + thin.capacityBytes;
       expect(progress.at(-1)).toEqual([total, total]);
       expect(progress.every(([done, all]) => all === total && done <= total)).toBe(true);
 

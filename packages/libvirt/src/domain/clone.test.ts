@@ -358,8 +358,12 @@ describe('helpers', () => {
     expect(childOf(copy, 'name')?.text).toBe("a'b");
     expect(childOf(childOf(copy, 'target'), 'compat')?.text).toBe('1.1');
     expect(childOf(copy, 'backingStore')).toBeUndefined();
-    const raw = parseXml(cloneVolumeXml({ name: 'r', capacityBytes: 1024, format: 'raw' }));
+    expect(childOf(copy, 'allocation')?.text).toBe('0');
+    const raw = parseXml(
+      cloneVolumeXml({ name: 'r', capacityBytes: 1024, allocationBytes: 1024, format: 'raw' }),
+    );
     expect(childOf(childOf(raw, 'target'), 'compat')).toBeUndefined();
+    expect(childOf(raw, 'allocation')?.text).toBe('1024');
     const overlay = parseXml(
       cloneVolumeXml({
         name: 'o',
