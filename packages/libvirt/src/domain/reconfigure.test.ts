@@ -662,6 +662,28 @@ describe('executeReconfigurePlan (fake host)', () => {
   });
 });
 
+describe('balloon wait (fake host)', () => {
+  it('a booted guest whose balloon has not reached the target yet is a warning, not a failure', async () => {
+    const plan = planReconfigure(runningState(), change({ memory: { sizeMiB: 320 } }), context);
+    expect(plan.balloonTargetKiB).toBe(320 * 1024);
+    const { virsh, calls } = fakeVirsh((args) =>
+      args[0] === 'domstats'
+        ? { out: "Domain: 'boot'\n  balloon.current=262144\n  balloon.maximum=393216\n" }
+        : {},
+    );
+    const outcome = await executeReconfigurePlan(virsh, plan, { ...context, balloonWaitMs: 0 });
+    expect(outcome.applied).toEqual(['memory.sizeMiB']);
+    expect(outcome.warnings).toEqual([
+      {
+        type: 'other',
+        feature: 'memory.sizeMiB',
+        details: "the guest's balloon is at 256 MiB, still moving to 320 MiB",
+      },
+    ]);
+    expect(calls.map((args) => args[0])).toEqual(['setmem', 'setmem', 'domstats']);
+  });
+});
+
 describe('reconfigureCan', () => {
   const vm = (powerState: Vm['powerState'], hotAdd: boolean) =>
     ({
