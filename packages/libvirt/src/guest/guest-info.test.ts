@@ -6,23 +6,43 @@ import type { ExecResult } from '@hvkit/ssh';
 import { describe, expect, it } from 'vitest';
 import { mapVirshError } from '../libvirt-errors.js';
 import { Virsh } from '../virsh/virsh.js';
-import { agentStateOfError, getGuestInfo, guestInfoCommand, parseGuestInfo } from './guest-info.js';
+import {
+  agentStateOfError,
+  getGuestInfo,
+  guestInfoCommands,
+  parseGuestInfo,
+} from './guest-info.js';
 
 const fixture = (name: string) =>
   readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url), 'utf8');
 
-/** A Virsh whose host answers every command with `stdout`, or fails with `stderr`. */
+const CD = 'error: cd: command valid only in interactive mode\n';
+
+/**
+ * A Virsh whose host runs `virsh … '<cmd>; echo <marker>; cd; …'` like virsh does: the
+ * `guest-agent-timeout` commands succeed, `guestinfo` prints `stdout` or fails with `stderr`.
+ */
 function virshAnswering(answer: { stdout?: string; stderr?: string }) {
   const calls: string[][] = [];
   const exec = async (argv: readonly string[]): Promise<ExecResult> => {
-    calls.push(argv.slice(argv.indexOf('virsh') + 4));
-    const failed = answer.stderr !== undefined;
+    const parts = (argv[argv.length - 1] ?? '').split('; ');
+    calls.push(parts.filter((part) => !part.startsWith('echo ') && part !== 'cd'));
+    let stdout = '';
+    let stderr = '';
+    for (const part of parts) {
+      if (part.startsWith('echo ')) stdout += part.slice('echo '.length);
+      else if (part === 'cd') stderr += CD;
+      else if (part.startsWith('guestinfo ')) {
+        stdout += answer.stdout ?? '';
+        stderr += answer.stderr ?? '';
+      }
+    }
     return {
-      code: failed ? 1 : 0,
+      code: 1,
       signal: null,
       killed: false,
-      stdout: Buffer.from(answer.stdout ?? ''),
-      stderr: Buffer.from(answer.stderr ?? ''),
+      stdout: Buffer.from(stdout),
+      stderr: Buffer.from(stderr),
     };
   };
   const virsh = new Virsh({ exec, spawn: () => Promise.reject(new Error('no spawn')) });
@@ -81,26 +101,39 @@ describe('parseGuestInfo', () => {
 });
 
 describe('getGuestInfo', () => {
-  it('asks one guestinfo with os, hostname, interfaces and file systems', async () => {
+  it('sets the agent timeout, then asks one guestinfo, in one virsh process', async () => {
     const { virsh, calls } = virshAnswering({ stdout: fixture('guestinfo-busybox.txt') });
     const info = await getGuestInfo(virsh, 'uuid-1');
     expect(info.hostname).toBe('gm-explore');
-    expect(calls).toEqual([guestInfoCommand('uuid-1')]);
-    expect(calls[0]).toEqual([
-      'guestinfo',
-      '--os',
-      '--hostname',
-      '--interface',
-      '--filesystem',
+    expect(calls).toEqual([
+      [
+        'guest-agent-timeout --timeout 5 -- uuid-1',
+        'guestinfo --os --hostname --interface --filesystem -- uuid-1',
+      ],
+    ]);
+    expect(guestInfoCommands('uuid-1', 3)[0]).toEqual([
+      'guest-agent-timeout',
+      '--timeout',
+      '3',
       '--',
       'uuid-1',
     ]);
+  });
+
+  it('refuses a timeout that is not a whole number of seconds, before any call', async () => {
+    const { virsh, calls } = virshAnswering({});
+    await expect(getGuestInfo(virsh, 'web', { agentTimeoutSeconds: 0.5 })).rejects.toMatchObject({
+      code: 'INVALID_SPEC',
+      issues: [expect.objectContaining({ path: 'agentTimeoutSeconds' })],
+    });
+    expect(calls).toEqual([]);
   });
 
   it.each([
     ['err-guestinfo-not-running.stderr.txt', 'not-running'],
     ['err-guestinfo-agent-not-connected.stderr.txt', 'not-running'],
     ['err-guestinfo-no-agent-channel.stderr.txt', 'not-installed'],
+    ['err-guestinfo-agent-stuck.stderr.txt', 'unknown'],
   ] as const)('%s → toolsState %s, no addresses', async (file, state) => {
     const { virsh } = virshAnswering({ stderr: fixture(file) });
     expect(await getGuestInfo(virsh, 'web')).toEqual({ toolsState: state, ipAddresses: [] });

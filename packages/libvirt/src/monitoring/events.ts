@@ -25,8 +25,8 @@
  * The listener's life (measured in monitoring.bed.test.ts): killing the remote virsh ends the
  * channel and a new listener is up within ~1 s (restartDelayMs 200 there); after the SSH
  * connection drops, the next spawn reconnects, but the old session's virsh gets no signal (no
- * terminal) and lingers until its next write — the next event on the host — fails on the closed
- * pipe. `close()` ends the remote virsh at once (SIGTERM through OpenSSH), checked with `ps`.
+ * terminal) and can linger (seen in one of two runs) until its next write — the next event on
+ * the host — fails on the closed pipe. `close()` ends the remote virsh at once (SIGTERM through OpenSSH), checked with `ps`.
  * virsh itself ends `event --loop` when its libvirtd connection closes (libvirtd restart):
  * virsh's disconnect handler calls vshEventDone (read in virsh.c, not provoked on the shared bed).
  *
