@@ -56,8 +56,11 @@ const python = ['python3', '/usr/bin/python3'].find((candidate) =>
   works(candidate, ['-c', 'import cloudinit.sources.DataSourceNoCloud']),
 );
 const hasIsoinfo = works('isoinfo', ['-version']);
-const work = mkdtempSync(join(tmpdir(), 'hvkit-ci-oracle-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+// Made only when the suite runs (a skipped file runs no afterAll).
+let work = '';
+afterAll(() => {
+  if (work !== '') rmSync(work, { recursive: true, force: true });
+});
 
 describe.skipIf(python === undefined || !hasIsoinfo)(
   "cloud-init's NoCloud datasource reads the seed",
@@ -83,6 +86,7 @@ describe.skipIf(python === undefined || !hasIsoinfo)(
       });
       const plan = buildNoCloudDocuments(spec, { instanceId: uuid });
       if (plan === undefined) throw new Error('the spec needs a seed');
+      work = mkdtempSync(join(tmpdir(), 'hvkit-ci-oracle-'));
       const iso = join(work, 'seed.iso');
       writeFileSync(iso, buildSeedIso(plan.documents));
       const seed = join(work, 'seed');

@@ -61,9 +61,10 @@ describe.skipIf(!bed)('NoCloud seed volume against the bed', () => {
   let ssh: SshConnection;
   let virsh: Virsh;
   const pool = bed?.pool ?? 'default';
-  const work = mkdtempSync(join(tmpdir(), 'hvkit-ci-bed-'));
+  let work = '';
 
   beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'hvkit-ci-bed-'));
     if (!bed) return;
     ssh = connectToBed(bed);
     virsh = new Virsh(ssh, { uri: bed.libvirtUri });
@@ -71,7 +72,7 @@ describe.skipIf(!bed)('NoCloud seed volume against the bed', () => {
   });
 
   afterAll(async () => {
-    rmSync(work, { recursive: true, force: true });
+    if (work !== '') rmSync(work, { recursive: true, force: true });
     if (!bed) return;
     const ours = (await listVolumes(virsh, pool)).filter((volume) =>
       volume.name.startsWith(prefix),
