@@ -41,7 +41,10 @@ export interface NoCloudDocuments {
   readonly metaData: string;
   /** `user-data`, as given (empty when the spec has none). */
   readonly userData: string;
-  /** `network-config` (network config version 2), when the spec asks for addressing. */
+  /**
+   * `network-config`: `cloudInit.networkConfig` as given, else version 2 generated from the NICs'
+   * addressing; absent when the spec has neither.
+   */
   readonly networkConfig?: string | undefined;
   /** `vendor-data`, when hvkit has settings that are not the user's (the time zone). */
   readonly vendorData?: string | undefined;
