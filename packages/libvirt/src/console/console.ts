@@ -18,7 +18,9 @@
  * (5900 + n) to the next domain started, so a stale forward would show another VM's screen.
  * Before a viewer's channel is opened the domain's live XML is read again (by UUID) and the
  * connection refused, and the forward closed, unless the domain still runs with the same
- * display address and port. Cost: one `virsh dumpxml` per viewer connection.
+ * display address and port. Cost: one `virsh dumpxml` per viewer connection (measured on the
+ * bed: a viewer's first bytes arrive 90–115 ms after it connects, check included; `getConsole`
+ * itself takes 100–150 ms, one virsh process and the local listen).
  *
  * **Why `dumpxml --security-info` rather than `domdisplay`/`vncdisplay`**: one call gives the
  * state (a live document has `id='…'`), the listen address, port and password. `domdisplay
