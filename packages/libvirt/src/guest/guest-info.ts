@@ -88,7 +88,13 @@ export async function getGuestInfo(
   const seconds = options.agentTimeoutSeconds ?? 5;
   if (!Number.isInteger(seconds) || seconds < 1) {
     throw new InvalidSpecError(
-      [{ path: 'agentTimeoutSeconds', message: 'must be a whole number of seconds ≥ 1' }],
+      [
+        {
+          path: 'agentTimeoutSeconds',
+          message: 'must be a whole number of seconds ≥ 1',
+          code: 'invalid_value',
+        },
+      ],
       { subject: 'guest info options' },
     );
   }
