@@ -315,8 +315,8 @@ class LocalForwarder implements LocalForward {
   #resolveClosed!: () => void;
   #accepted = 0;
   #refused = 0;
-  host: string;
-  port = 0;
+  readonly host: string;
+  #port = 0;
   readonly closed: Promise<void>;
 
   constructor(
@@ -336,6 +336,10 @@ class LocalForwarder implements LocalForward {
     this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) =>
       this.#accept(socket),
     );
+  }
+
+  get port(): number {
+    return this.#port;
   }
 
   get stats(): LocalForwardStats {
@@ -373,7 +377,7 @@ class LocalForwarder implements LocalForward {
       this.#server.listen({ host: localHost, port: localPort, exclusive: true });
     });
     const address = this.#server.address();
-    this.port = typeof address === 'object' && address !== null ? address.port : localPort;
+    this.#port = typeof address === 'object' && address !== null ? address.port : localPort;
     this.#server.on('error', (error) => this.#options.onConnectionError?.(error));
     if (signal?.aborted) {
       await this.close();
@@ -429,6 +433,13 @@ class LocalForwarder implements LocalForward {
     if (this.closing || this.#links.size >= this.#settings.maxConnections) {
       this.#refused++;
       socket.destroy();
+      if (!this.closing) {
+        this.#options.onConnectionError?.(
+          new Error(
+            `a connection to ${this.host}:${this.#port} was refused: ${this.#settings.maxConnections} (maxConnections) are open`,
+          ),
+        );
+      }
       return;
     }
     clearTimeout(this.#idle);
