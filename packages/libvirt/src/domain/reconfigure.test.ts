@@ -362,6 +362,11 @@ describe('planReconfigure on a shut-off domain', () => {
         (e) => ConflictError.isInstance(e) && e.reason === 'invalid-state',
       ],
       [
+        { name: 'x' },
+        { managedSave: true },
+        (e) => ConflictError.isInstance(e) && e.reason === 'invalid-power-state',
+      ],
+      [
         { cpu: { count: 2 } },
         { managedSave: true },
         (e) => ConflictError.isInstance(e) && e.reason === 'invalid-power-state',

@@ -3,6 +3,10 @@
  * running domain where libvirt can (`--live`) and always to its persistent definition
  * (`--config`), with a report of which fields applied now and which wait for the next boot.
  *
+ * The driver calls {@link reconfigureDomain} (after refusing templates, which this module does not
+ * know about) and returns its result as the `vm.reconfigure` task result; {@link reconfigureCan}
+ * answers `can()` for `resources.cpu` / `resources.memory`.
+ *
  * Three steps, so nothing is half-applied by a mistake that could have been seen first:
  * 1. {@link checkChange} — pure, before any I/O: what libvirt cannot do at all is an
  *    `InvalidSpecError` naming the field (reservations, limits, nvme, vmdk, storage policies,
@@ -23,9 +27,18 @@
  *   supported device type: qemu64-x86_64-cpu`, so fewer vCPUs wait for the next boot. `setvcpus
  *   --maximum` refuses when `<topology>` is set (`CPU topology doesn't match the desired vcpu
  *   count`): a new maximum or cores per socket is a redefinition of the persistent XML.
+ * - A plugged vCPU reaches the booted guest OFFLINE (qemu-ga `guest-get-vcpus`: `online: false`;
+ *   the guest kernel leaves onlining to userspace), so with the agent connected it is onlined with
+ *   `setvcpus --guest`; `domstats vcpu.current` counts it at once either way.
  * - Memory: `setmem --live` moves the balloon target within `<memory>` (a guest without a balloon
  *   driver keeps its memory: `balloon.current` does not move); `setmaxmem --live` is refused
- *   (`cannot resize the maximum memory on an active domain`), `setmaxmem --config` is not.
+ *   (`cannot resize the maximum memory on an active domain`), `setmaxmem --config` is not. A
+ *   booted guest reaches a 64 MiB change in 0.2–1.3 s (balloon.current), so the result is read
+ *   after a bounded wait: the live `<currentMemory>` is the balloon's actual size, not its target.
+ * - Hot-add is headroom (`<vcpu current>` below `<vcpu>`, `<currentMemory>` below `<memory>`):
+ *   while it is on, a count or size that reaches the maximum doubles the maximum of the next boot,
+ *   so hot-add survives; off, the maximum is the count/size. Without memory hot-add the balloon is
+ *   not moved on a running domain: the change waits for the next boot (the conformance contract).
  * - Hot-plug on q35 needs an empty PCIe root port: a conventional PCI device (e1000, rtl8139) or a
  *   disk/NIC with no free port fails with `internal error: No more available PCI slots`, a SATA
  *   disk with `Bus 'ide.0' does not support hotplugging`; `attach-device --live --config` then
@@ -131,7 +144,10 @@ export interface DomainForChange {
   active: boolean;
   persistent: boolean;
   managedSave: boolean;
-  /** Persistent definition (`dumpxml --inactive --security-info`): kept only for a redefinition. */
+  /**
+   * Persistent definition (`dumpxml --inactive --security-info`, as `virsh edit` reads it, so a
+   * redefinition keeps e.g. a VNC password). Holds secrets: never log it or a `define` step.
+   */
   config: XmlElement;
   /** Live XML when active. */
   live: XmlElement | undefined;
@@ -773,6 +789,13 @@ class Planner {
         throw this.conflict(
           'invalid-power-state',
           `name: libvirt cannot rename a running domain (${state.name}); power it off first`,
+        );
+      // Measured (libvirt 9.0): `Requested operation is not valid: domain with a managed saved
+      // state can't be renamed`.
+      if (state.managedSave)
+        throw this.conflict(
+          'invalid-power-state',
+          `name: libvirt cannot rename a domain suspended to disk (${state.name}); resume it or discard the saved state first`,
         );
       this.steps.push({
         kind: 'virsh',
