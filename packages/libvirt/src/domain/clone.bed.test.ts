@@ -428,12 +428,26 @@ describe.skipIf(!bed)('libvirt clones against the bed', () => {
         childOf(childOf(childOf(clone, 'metadata'), 'tags', HVKIT_TAGS_NS), 'tag', HVKIT_TAGS_NS)
           ?.text,
       ).toBe('source');
+
+      // The guest's view writes: 1 MiB of 0x77 at offset 0 of each disk, through QEMU's own
+      // qemu-io on the device (libvirt aliases vda/vdb as virtio-disk0/1).
+      for (const disk of ['virtio-disk0', 'virtio-disk1']) {
+        const out = await virsh.run([
+          'qemu-monitor-command',
+          '--hmp',
+          '--',
+          result.uuid,
+          `qemu-io -d /machine/peripheral/${disk}/virtio-backend "write -P 0x77 0 1M"`,
+        ]);
+        expect(out.trim()).toBe('');
+      }
     } finally {
       await virsh.run(['destroy', '--', result.uuid]).catch(() => undefined);
     }
-    // Writing into the clone's overlay (replacing its bytes) leaves the template's volumes as they were.
-    const overlay = result.volumes[1] as VolumeDetails;
-    await virsh.run(['vol-upload', '--pool', pool, '--vol', overlay.name, '--file', '/dev/null']);
+    // The writes landed in the overlays; the template's volumes are byte for byte as before.
+    for (const volume of result.volumes) {
+      expect((await volumeInfo(virsh, pool, volume.name)).allocationBytes).toBeGreaterThan(MiB);
+    }
     expect([sha256(await download(base.name)), sha256(await download(rawBase.name))]).toEqual(
       before,
     );
@@ -445,7 +459,8 @@ describe.skipIf(!bed)('libvirt clones against the bed', () => {
       result.volumes.map((item) => item.name).sort(),
     );
 
-    // A full clone of the (stopped) linked clone is flattened: no backing file, the template's data.
+    // A full clone of the (stopped) linked clone is flattened: no backing file, and its data is
+    // the clone's view (the 0x77 written over the whole 1 MiB), not the template's.
     const linkedSource = await readCloneSource(virsh, result.uuid);
     expect(linkedSource.disks[0]?.volume.backingStore?.path).toBe(base.path);
     const flat = await cloneDomain(
@@ -456,7 +471,9 @@ describe.skipIf(!bed)('libvirt clones against the bed', () => {
     );
     expect(flat.volumes.map((item) => item.backingStore)).toEqual([undefined, undefined]);
     if (QEMU_IMG)
-      expect(sha256(await qcow2Data(flat.volumes[0]?.name ?? ''))).toBe(sha256(qcowData));
+      expect(sha256(await qcow2Data(flat.volumes[0]?.name ?? ''))).toBe(
+        sha256(Buffer.alloc(MiB, 0x77)),
+      );
   });
 
   it.skipIf(!QEMU_IMG)(
