@@ -214,6 +214,24 @@ describe('EventLog on recorded lines', () => {
     expect(asked).toEqual(['web', 'web']);
   });
 
+  it('takes events the driver records itself, in time order with libvirt’s', async () => {
+    const { log } = logWith({ 'hvkit-gm-noagent': UUID });
+    for (const line of linesOf('hvkit-gm-noagent')) await log.ingest(line);
+    log.record({
+      type: 'vm-snapshot-created',
+      vmId: UUID,
+      message: 'snapshot s1 of VM "hvkit-gm-noagent" created',
+      timeMs: Date.parse('2026-11-21T17:59:54Z'),
+    });
+    expect(log.query({ vmId: UUID }).map((event) => event.type)).toEqual([
+      'vm-deleted',
+      'vm-powered-off',
+      'vm-snapshot-created',
+      'vm-powered-on',
+      'vm-created',
+    ]);
+  });
+
   it('keeps only the newest `capacity` events', async () => {
     const { log } = logWith({ 'hvkit-gm-explore': UUID }, 5);
     for (const line of linesOf('hvkit-gm-explore')) await log.ingest(line);

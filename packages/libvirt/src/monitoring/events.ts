@@ -298,6 +298,28 @@ export class EventLog {
   }
 
   /**
+   * Adds an event the driver knows of but libvirt does not report (measured: a snapshot's
+   * creation prints nothing of its own — a memory snapshot shows only as `Suspended Paused` then
+   * `Resumed Unpaused` — nor do clones or template marks). Stamped now unless `timeMs` is given.
+   */
+  record(event: {
+    type: string;
+    vmId?: string | undefined;
+    message: string;
+    timeMs?: number;
+  }): void {
+    this.#events.push({
+      seq: ++this.#seq,
+      timeMs: event.timeMs ?? Date.now(),
+      type: event.type,
+      vmId: event.vmId,
+      message: event.message,
+      lifecycle: '',
+      foldable: false,
+    });
+  }
+
+  /**
    * Events, newest first: of one VM (`vmId`), at or after `since`, at most `limit` (default 100).
    * Events whose domain could not be resolved to a UUID have no `vm` and match no `vmId`.
    */
