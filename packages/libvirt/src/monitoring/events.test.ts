@@ -344,9 +344,47 @@ describe('EventLog listener (fake remote virsh)', () => {
     await new Promise((resolve) => setTimeout(resolve, 10));
     children[0]?.finish(1, 'error: failed to connect to the hypervisor\n');
     await expect(started).rejects.toThrow(/failed to connect to the hypervisor/);
-    // It keeps trying in the background until closed.
-    void nextSpawn();
+    // It keeps trying in the background: start() again waits for that listener.
+    const retried = nextSpawn();
+    const again = log.start();
     await log.close();
+    await again;
     expect(children).toHaveLength(1);
+    void retried;
+  });
+});
+
+describe('EventLog start after a failed first listener', () => {
+  it('a later start() resolves once the background retry connects', async () => {
+    const children: { stdout: PassThrough; finish: (code: number, stderr?: string) => void }[] = [];
+    const virsh = {
+      spawn: async () => {
+        const stdout = new PassThrough();
+        let finish: (code: number, stderr?: string) => void = () => {};
+        const exit = new Promise((resolve) => {
+          finish = (code, stderr = '') => {
+            stdout.end();
+            resolve({ code, signal: null, killed: false, stderr: Buffer.from(stderr) });
+          };
+        });
+        children.push({ stdout, finish });
+        return { stdout, stdin: new PassThrough(), exit, kill: () => finish(143) };
+      },
+    } as unknown as Virsh;
+    const log = new EventLog(virsh, { provider: 'lv', restartDelayMs: 1 });
+    const first = log.start();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    children[0]?.finish(1, 'error: failed to connect to the hypervisor\n');
+    await expect(first).rejects.toThrow(/failed to connect/);
+    const second = log.start();
+    for (let wait = 0; children.length < 2 && wait < 100; wait++)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    children[1]?.stdout.write('qemu:///system\n');
+    await second;
+    expect(log.listening).toBe(true);
+    expect(log.gaps).toHaveLength(1);
+    expect(log.gaps[0]?.to).toBeDefined();
+    await expect(log.start()).resolves.toBeUndefined();
+    await log.close();
   });
 });

@@ -263,7 +263,8 @@ export class EventLog {
   }
 
   /**
-   * Starts listening (once; later calls return the same promise until it settles). Resolves when
+   * Starts listening (once: later calls while it starts return the same promise, while it runs a
+   * resolved one, and after a failure wait for the background retry). Resolves when
    * virsh is connected to libvirtd (it has printed the `uri` line; the event callbacks are
    * registered a few ms later, in the same process — an action in that window may be missed).
    * Rejects with the first failure (SSH, virsh) — the log keeps retrying in the background
@@ -271,11 +272,14 @@ export class EventLog {
    */
   start(): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('the event log is closed'));
-    if (this.#loop) return this.#readyPromise ?? Promise.resolve();
+    if (this.#connected) return Promise.resolve();
+    // Pending: the same promise. Running but down (a failed start, a restart under way): the
+    // next listener's outcome.
+    if (this.#ready && this.#readyPromise) return this.#readyPromise;
     this.#readyPromise = new Promise<void>((resolve, reject) => {
       this.#ready = { resolve, reject };
     });
-    this.#loop = this.#run();
+    this.#loop ??= this.#run();
     return this.#readyPromise;
   }
 
