@@ -79,7 +79,9 @@ describe.skipIf(!bed)('libvirt images against the bed', () => {
   const name = (label: string) => `${prefix}-${label}`;
 
   async function ourVolumes(): Promise<string[]> {
-    await virsh.run(['pool-refresh', pool]);
+    // No pool-refresh: volumes made and deleted through libvirt are in its list already, and
+    // libvirt 9.0 refuses a refresh during any upload to the pool (measured, other tests'
+    // included): `internal error: pool 'default' has asynchronous jobs running.`
     return (await virsh.run(['vol-list', '--pool', pool]))
       .split('\n')
       .map((line) => line.trim().split(/\s+/)[0] ?? '')
@@ -511,8 +513,9 @@ describe.skipIf(!bed)('libvirt images against the bed', () => {
       expect(image.sha256).toBe(sha256(Buffer.alloc(4096, index)));
     }
     console.info(`listImages: ${images.length} images (${count} made here) in ${ms.toFixed(0)} ms`);
-    for (const id of made) await deleteImage(virsh, id);
-    // Each deletion scans every domain and volume for users: ~0.4 s apiece with 300 volumes.
+    expect(made).toHaveLength(count);
+    // Left to afterAll: deleteImage scans every domain and volume for users (~0.4 s apiece with
+    // 300 volumes on the bed), which the deletion test covers.
   }, 600_000);
 
   it('ignores a volume that only has a record name, however big, and a record of another volume', async () => {
