@@ -600,6 +600,30 @@ describe('cloneDomain against a fake virsh', () => {
     ]);
   });
 
+  it('refuses volumes it cannot attach (a network pool) and deletes them again', async () => {
+    const { virsh, calls } = fakeVirsh({
+      ...LIST,
+      'vol-info': notFound(),
+      'vol-dumpxml': (args) =>
+        volumeDump(args[4] ?? '', 'raw').replace("<volume type='file'>", "<volume type='network'>"),
+    });
+    await expect(
+      cloneDomain(
+        virsh,
+        SOURCE,
+        { name: 'copy', mode: 'full', placement: { storage: 'rbd' } },
+        { sourceIsTemplate: false, uuid: NEW_UUID },
+      ),
+    ).rejects.toSatisfy(
+      (error: unknown) => ConflictError.isInstance(error) && /network volumes/.test(error.message),
+    );
+    expect(calls.filter((call) => call[0] === 'vol-delete').map((call) => call.join(' '))).toEqual([
+      'vol-delete --pool rbd --vol copy-0b0e7c6a-disk0.qcow2',
+      'vol-delete --pool rbd --vol copy-0b0e7c6a-disk1.raw',
+    ]);
+    expect(calls.map((call) => call[0])).not.toContain('define');
+  });
+
   it('never deletes a volume whose copy failed because the name was taken', async () => {
     const taken = new ConflictError('already-exists', "storage volume 'x' exists already");
     const { virsh, names } = fakeVirsh({

@@ -1039,6 +1039,12 @@ export async function cloneDomain(
   const undo = new Undo(virsh, uuid, context);
   try {
     const volumes = await makeVolumes(virsh, targets, linked, undo, context, run);
+    const unusable = volumes.find((volume) => volume.type !== 'file' && volume.type !== 'block');
+    if (unusable !== undefined)
+      throw stateConflict(
+        `pool ${unusable.pool} holds ${unusable.type} volumes: a clone's disks must be file or block volumes`,
+        provider,
+      );
     const xml = rewriteCloneXml(source.xml, {
       ...plan,
       volumes: new Map(
