@@ -357,6 +357,16 @@ describe('createSnapshot', () => {
     expect((error as ConflictError).details).toEqual({ reason, command: 'snapshot-create' });
   });
 
+  it('keeps already-exists when the taken name reads like another refusal', async () => {
+    const name = 'internal snapshot of a running VM must include the memory state';
+    const { virsh } = fakeHost({
+      [create]: `error: operation failed: domain moment ${name} already exists\n`,
+    });
+    await expect(createSnapshot(virsh, DOM, { name })).rejects.toSatisfy(
+      (error) => ConflictError.isInstance(error) && error.reason === 'already-exists',
+    );
+  });
+
   it('a missing domain is NotFoundError (vm)', async () => {
     const { virsh } = fakeHost({ [create]: `error: failed to get domain '${DOM}'\n` });
     await expect(createSnapshot(virsh, DOM, { name: 'x' })).rejects.toSatisfy(

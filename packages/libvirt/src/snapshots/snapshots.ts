@@ -39,7 +39,6 @@
  */
 import {
   ConflictError,
-  HvkitError,
   IdentifierSchema,
   InvalidSpecError,
   NotFoundError,
@@ -123,7 +122,12 @@ const JOB_LOCK = /cannot acquire state change lock/;
  * or a plain invalid-state conflict) to the precise core error; others pass through.
  */
 function remapSnapshotError(error: unknown, domain: string): unknown {
-  if (!HvkitError.isInstance(error)) return error;
+  // Only generic errors: a precise one stays, even when its text (which quotes the snapshot name)
+  // happens to contain one of the phrases below.
+  const generic =
+    ProviderApiError.isInstance(error) ||
+    (ConflictError.isInstance(error) && error.reason === 'invalid-state');
+  if (!generic) return error;
   const text = error.message;
   // Only the command name: the old details may hold a `reason` that would override the new one.
   const options = {
