@@ -27,6 +27,14 @@
  * - reverting needed no `--force` in what was tried: a running snapshot reverted from a running
  *   domain whose persistent vCPU count was changed, or with a disk hot-plugged after the snapshot
  *   (libvirt restores the snapshot's definition: the later disk is gone from the domain);
+ * - snapshots made outside hvkit: an external leaf (`snapshot-create-as --disk-only`) of a domain
+ *   without internal ones is deleted by libvirt 9.0 (it merges the overlay and removes its file);
+ *   an external one under an internal parent is refused (`Operation not supported: deleting
+ *   external snapshot that has internal snapshot as parent not supported`), and so is a subtree
+ *   mixing both (`unsupported configuration: deletion of external and internal children disk
+ *   snapshots not supported`): ConflictError invalid-state;
+ * - a domain in managed save (hvkit's `suspended`) takes a disk-only snapshot like a stopped one
+ *   (state `shutoff`); see `revertSnapshot` for reverting over a managed-save image;
  * - a running domain with pflash (UEFI) firmware: libvirt 9.0's qemu_snapshot.c refuses internal
  *   snapshots of it (`Operation not supported: internal snapshots of a VM with pflash based
  *   firmware are not supported`); a stopped one works. NOT measured: the bed has no OVMF (an
