@@ -318,6 +318,21 @@ describe.skipIf(!bed)('libvirt disk import/export against the bed', () => {
       await deleteVolume(virsh, pool, overlay.name);
     }
 
+    // A disk file in no pool (libvirt defines it without looking at it).
+    const stray = buildDomainXml(VmSpecSchema.parse({ ...spec, name: name('stray') }), {
+      volumes: [{ path: `/tmp/${prefix}-stray.raw`, format: 'raw' }],
+      networks: new Map(),
+    });
+    await virsh.run(['define', '/dev/stdin'], { stdin: stray.xml });
+    try {
+      await expect(exportDisk(virsh, name('stray'), diskId)).rejects.toMatchObject({
+        code: 'UNSUPPORTED_CAPABILITY',
+        capability: 'migration.diskExport',
+      });
+    } finally {
+      await virsh.run(['undefine', '--', name('stray')]);
+    }
+
     const refused = deleteImage(virsh, image.image.id);
     await expect(refused).rejects.toBeInstanceOf(ConflictError);
     await expect(refused).rejects.toMatchObject({
