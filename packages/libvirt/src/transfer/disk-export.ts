@@ -69,6 +69,8 @@ async function volumeOfSource(
   signal: AbortSignal | undefined,
 ): Promise<VolumeDetails> {
   // A file is looked up by path (`vol-pool` prints its pool's name); a pool volume is named.
+  // libvirt 9.0 on a file in no pool: `failed to get vol '/tmp/x.raw'` / `Storage volume not
+  // found: no storage vol with matching path '/tmp/x.raw'` (a NotFoundError `disk`).
   const commands =
     source.kind === 'file'
       ? [
