@@ -280,7 +280,10 @@ describe('EventLog listener (fake remote virsh)', () => {
           },
         };
       },
-      run: async () => 'uuid-from-domuuid\n',
+      run: async (args: readonly string[]) =>
+        args[0] === 'list'
+          ? '6fc9430a-4ca7-4c5d-8905-1426255e4d5f old one\n'
+          : 'uuid-from-domuuid\n',
     } as unknown as Virsh;
     const nextSpawn = () =>
       new Promise<void>((resolve) => {
@@ -329,6 +332,16 @@ describe('EventLog listener (fake remote virsh)', () => {
     expect(log.gaps[0]?.to).toBeDefined();
     expect(log.query().map((event) => event.type)).toEqual(['vm-powered-on', 'vm-created']);
     expect(log.query()[0]?.vm).toEqual({ provider: 'lv', id: 'uuid-from-domuuid' });
+
+    // Learnt from `list --all --uuid --name` at connect, though never seen defined.
+    children[1]?.stdout.write(
+      "2026-11-21 18:00:09.000+0000: event 'lifecycle' for domain 'old one': Undefined Removed\n",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(log.query({ limit: 1 })[0]).toMatchObject({
+      type: 'vm-deleted',
+      vm: { provider: 'lv', id: '6fc9430a-4ca7-4c5d-8905-1426255e4d5f' },
+    });
 
     await log.close();
     expect(children[1]?.killed).toEqual(['SIGTERM']);

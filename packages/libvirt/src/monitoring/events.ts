@@ -172,6 +172,12 @@ export interface EventLogOptions {
   capacity?: number | undefined;
   /** First wait before restarting a listener that ended; doubles up to 30 s. Default 1000 ms. */
   restartDelayMs?: number | undefined;
+  /**
+   * On each (re)connect, learn every domain's name and UUID (`list --all --uuid --name`, one
+   * exec) before handling events, so that undefining a domain the log never saw defined still
+   * names its VM. Default true.
+   */
+  preload?: boolean | undefined;
   /** Told about listener failures (they are retried; never thrown). */
   onError?: ((error: unknown) => void) | undefined;
 }
@@ -232,6 +238,7 @@ export class EventLog {
   readonly #capacity: number;
   readonly #restartDelayMs: number;
   readonly #onError: (error: unknown) => void;
+  readonly #preload: boolean;
   readonly #idPrefix: string;
   #events: StoredEvent[] = [];
   #seq = 0;
@@ -258,6 +265,7 @@ export class EventLog {
     this.#capacity = options.capacity ?? 10_000;
     this.#restartDelayMs = options.restartDelayMs ?? 1000;
     this.#onError = options.onError ?? (() => {});
+    this.#preload = options.preload ?? true;
     // Ids are unique across the logs of one process and stable for the log's life.
     this.#idPrefix = `lv-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
   }
@@ -398,6 +406,24 @@ export class EventLog {
       return out.trim() || undefined;
     } catch {
       return undefined;
+    }
+  }
+
+  /** Learns every domain's UUID from one `list --all --uuid --name` (lines `<uuid> <name>`). */
+  async #learnAll(): Promise<void> {
+    try {
+      const out = await this.#virsh.run(['list', '--all', '--uuid', '--name'], {
+        idempotent: true,
+      });
+      for (const line of out.split('\n')) {
+        const match = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}) (.+)$/.exec(
+          line,
+        );
+        if (match?.[1] && match[2]) this.#uuids.set(match[2], match[1]);
+      }
+    } catch (error) {
+      // Events still resolve one by one.
+      this.#onError(error);
     }
   }
 
@@ -542,8 +568,12 @@ export class EventLog {
         connected = true;
         this.#connected = true;
         this.#closeGap();
-        this.#ready?.resolve();
-        this.#ready = undefined;
+        // Names first (events wait in the queue behind it), then the log is ready.
+        if (this.#preload) this.#queue = this.#queue.then(() => this.#learnAll());
+        void this.#queue.then(() => {
+          this.#ready?.resolve();
+          this.#ready = undefined;
+        });
         return;
       }
       void this.ingest(line);
