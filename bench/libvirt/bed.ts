@@ -3,11 +3,12 @@
  * the pinned host key, a transport wrapper that counts SSH execs, the small domains the bench
  * defines and the clean-up of everything named `hvkit-bench-`.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSshTransport, type SshConnection } from '@hvkit/ssh';
 import type { Virsh, VirshTransport } from '../../packages/libvirt/src/virsh/virsh.js';
 import { element, field, renderXml } from '../../packages/libvirt/src/xml/xml-writer.js';
-import { createSshTransport, type SshConnection } from '../../packages/ssh/src/index.js';
 
 /** Every domain, volume and host file the bench makes starts with this. */
 export const BENCH_PREFIX = 'hvkit-bench-';
@@ -75,9 +76,11 @@ export function connectToBed(bed: BedReady): SshConnection {
   });
 }
 
-/** A transport that counts execs and spawns and keeps the argv of each exec. */
+/** A transport that counts execs and spawns and keeps the argv and exit code of each exec. */
 export interface CountingTransport extends VirshTransport {
   readonly execs: string[][];
+  /** Exit code of each exec, by index in {@link execs} (set when it ends). */
+  readonly codes: (number | null)[];
   spawns: number;
   reset(): void;
 }
@@ -86,14 +89,18 @@ export interface CountingTransport extends VirshTransport {
 export function countingTransport(ssh: VirshTransport): CountingTransport {
   const counter: CountingTransport = {
     execs: [],
+    codes: [],
     spawns: 0,
     reset() {
       counter.execs.length = 0;
+      counter.codes.length = 0;
       counter.spawns = 0;
     },
-    exec(argv, options) {
-      counter.execs.push([...argv]);
-      return ssh.exec(argv, options);
+    async exec(argv, options) {
+      const index = counter.execs.push([...argv]) - 1;
+      const result = await ssh.exec(argv, options);
+      counter.codes[index] = result.code;
+      return result;
     },
     spawn(argv, options) {
       counter.spawns++;
@@ -227,4 +234,59 @@ export async function removeBenchObjects(
     '+',
   ]);
   return { domains: domains.length, volumes: volumes.length };
+}
+
+/** The local file that says run `run` is alive: it holds the run's pid. */
+function runFile(run: string): string {
+  return join(tmpdir(), `${BENCH_PREFIX}libvirt-${run}.pid`);
+}
+
+/**
+ * Marks run `run` (6 hex digits, part of every name it makes) as alive on this machine, so a run
+ * started meanwhile leaves its objects alone. Returns the function that unmarks it.
+ */
+export function markRunAlive(run: string): () => void {
+  writeFileSync(runFile(run), String(process.pid));
+  return () => rmSync(runFile(run), { force: true });
+}
+
+function runIsAlive(run: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(runFile(run), 'utf8'));
+  } catch {
+    return false;
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes what earlier runs that are no longer alive left on the bed (a killed run cannot clean
+ * up): domains and volumes named `hvkit-bench-<run>-…` of every run without a live pid file.
+ */
+export async function removeDeadRuns(
+  ssh: SshConnection,
+  virsh: Virsh,
+  bed: Pick<BedReady, 'pool' | 'username'>,
+): Promise<{ domains: number; volumes: number }> {
+  const volumes = (await virsh.run(['vol-list', '--pool', bed.pool], { idempotent: true }))
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/)[0] ?? '');
+  const names = [...(await domainsNamed(virsh, BENCH_PREFIX)), ...volumes];
+  const runs = new Set(
+    names.flatMap((name) => /^hvkit-bench-([0-9a-f]{6})-/.exec(name)?.[1] ?? []),
+  );
+  const removed = { domains: 0, volumes: 0 };
+  for (const run of runs) {
+    if (runIsAlive(run)) continue;
+    const done = await removeBenchObjects(ssh, virsh, bed, `${BENCH_PREFIX}${run}-`);
+    removed.domains += done.domains;
+    removed.volumes += done.volumes;
+  }
+  return removed;
 }

@@ -10,9 +10,9 @@
  * hvkit's SSH execs are counted on a wrapping transport, per call.
  */
 import type { Vm } from '@hvkit/core';
+import { shellCommand } from '@hvkit/ssh';
 import { describeDomains, listDomains } from '../../packages/libvirt/src/inventory/inventory.js';
 import type { Virsh } from '../../packages/libvirt/src/virsh/virsh.js';
-import { shellCommand } from '../../packages/ssh/src/index.js';
 import type { CountingTransport } from './bed.js';
 import type { OpenSsh } from './openssh.js';
 import { load1, type Spread, spread } from './stats.js';

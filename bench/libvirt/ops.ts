@@ -8,8 +8,8 @@
  * (recorded from hvkit's transport in the warm-up pass) as one `ssh` child process per command.
  */
 
-import type { Virsh } from '../../packages/libvirt/src/virsh/virsh.js';
-import { shellCommand } from '../../packages/ssh/src/index.js';
+import { shellCommand } from '@hvkit/ssh';
+import type { Virsh, VirshTransport } from '../../packages/libvirt/src/virsh/virsh.js';
 import type { CountingTransport } from './bed.js';
 import type { OpenSsh, SshMode } from './openssh.js';
 import { load1, type Spread, spread } from './stats.js';
@@ -46,7 +46,7 @@ export interface OpsSettings {
   concurrency: number;
 }
 
-type Side = 'hvkit' | 'mux' | 'new' | 'hvkit-concurrent' | 'mux-concurrent';
+type Side = 'hvkit' | 'mux' | 'new' | 'hvkit-concurrent' | 'mux-concurrent' | 'host-floor';
 
 /** What each side did: per-round totals and per-operation medians. */
 export interface OpsResult {
@@ -107,6 +107,8 @@ async function pool(
 export async function benchOps(options: {
   hvkit: HvkitOp;
   counter: CountingTransport;
+  /** Runs the floor side's script (hvkit's own connection, uncounted). */
+  ssh: VirshTransport;
   openssh: OpenSsh;
   domains: readonly string[];
   prefix: string;
@@ -120,7 +122,9 @@ export async function benchOps(options: {
   // Warm-up of hvkit (twice: a first call may load state, as the provider's pool list) that
   // records the remote command lines of each operation the second time.
   for (let index = 0; index < ops; index++) await hvkit(index);
-  const lines: string[][] = [];
+  // Each exec's remote line and the exit code hvkit saw: a runMany batch exits non-zero by design
+  // (its last command is the failing `cd` marker), so the OpenSSH replay must match the code.
+  const lines: { line: string; code: number | null }[][] = [];
   let execs = 0;
   for (let index = 0; index < ops; index++) {
     counter.reset();
@@ -130,15 +134,22 @@ export async function benchOps(options: {
         `hvkit op ${index} made ${counter.execs.length} execs, ${counter.spawns} spawns`,
       );
     execs += counter.execs.length;
-    lines.push(counter.execs.map((argv) => shellCommand(argv)));
+    lines.push(
+      counter.execs.map((argv, at) => ({
+        line: shellCommand(argv),
+        code: counter.codes[at] ?? null,
+      })),
+    );
   }
   const hvkitExecsPerOp = execs / ops;
   const openSshOp = (mode: SshMode) => async (index: number) => {
     let stdout = '';
-    for (const line of lines[index] ?? []) {
+    for (const { line, code } of lines[index] ?? []) {
       const result = await openssh.run(mode, line);
-      if (result.code !== 0)
-        throw new Error(`ssh (${mode}) ${line} exited ${result.code}: ${result.stderr}`);
+      if (result.code !== code)
+        throw new Error(
+          `ssh (${mode}) ${line} exited ${result.code} (hvkit's exec: ${code}): ${result.stderr}`,
+        );
       stdout = result.stdout;
     }
     return stdout;
@@ -146,12 +157,25 @@ export async function benchOps(options: {
   for (let index = 0; index < 4; index++) await openSshOp('mux')(index);
   await openSshOp('new')(0);
 
+  // The floor under any per-command transport: the same remote lines run one after the other by
+  // ONE shell on the host (one SSH exec for all of them), so each costs only virsh itself.
+  const script = lines
+    .flat()
+    .map(({ line }) => `${line} >/dev/null 2>&1`)
+    .join('\n');
+  const hostFloor = async () => {
+    const result = await options.ssh.exec(['sh', '-c', script]);
+    if (result.code === 255 || result.code === null)
+      throw new Error(`host-floor script ended with ${result.code ?? result.signal}`);
+    return [];
+  };
   const sides: Record<Side, { ops: number; run: () => Promise<(string | undefined)[]> }> = {
     hvkit: { ops, run: () => pool(ops, 1, hvkit) },
     mux: { ops, run: () => pool(ops, 1, openSshOp('mux')) },
     new: { ops: newSshOps, run: () => pool(newSshOps, 1, openSshOp('new')) },
     'hvkit-concurrent': { ops, run: () => pool(ops, concurrency, hvkit) },
     'mux-concurrent': { ops, run: () => pool(ops, concurrency, openSshOp('mux')) },
+    'host-floor': { ops, run: hostFloor },
   };
   const order = Object.keys(sides) as Side[];
   const times: Record<Side, number[]> = {
@@ -160,6 +184,7 @@ export async function benchOps(options: {
     new: [],
     'hvkit-concurrent': [],
     'mux-concurrent': [],
+    'host-floor': [],
   };
   const outputs = new Map<Side, (string | undefined)[]>();
   const loadPerRound: number[] = [];

@@ -10,6 +10,7 @@
  * are left out: powering on boots a guest under TCG, not a cheap operation.
  */
 import { createProvider, systemClock } from '@hvkit/core';
+import type { SshConnection } from '@hvkit/ssh';
 import { LibvirtDriver } from '../../packages/libvirt/src/libvirt-driver.js';
 import type { Virsh } from '../../packages/libvirt/src/virsh/virsh.js';
 import type { HvkitOp } from './ops.js';
@@ -17,6 +18,7 @@ import type { HvkitOp } from './ops.js';
 /** An {@link HvkitOp} through the provider; `uuids` are the bench domains' ids. */
 export function providerOp(options: {
   virsh: Virsh;
+  ssh: SshConnection;
   uuids: readonly string[];
   prefix: string;
 }): HvkitOp {
@@ -28,6 +30,7 @@ export function providerOp(options: {
       endpoint: 'bench',
       defaults: {},
       clock: systemClock,
+      ssh: options.ssh,
       // The bench owns and closes the connection.
       close: async () => undefined,
     }),

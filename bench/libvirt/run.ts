@@ -19,8 +19,8 @@
  *    BENCH_TRANSFER_ROUNDS (3).
  *
  * Needs the bed (testbeds/libvirt/start.sh). Everything it makes is named `hvkit-bench-<run>-…`
- * and removed at the end, on error and on Ctrl-C; objects named `hvkit-bench-` that a killed run
- * left are removed at the start (do not run two benches at once). Results:
+ * and removed at the end, on error and on Ctrl-C; what a killed run left (no live pid file
+ * `$TMPDIR/hvkit-bench-libvirt-<run>.pid` on this machine) is removed at the start. Results:
  * results/<timestamp>.json and .md.
  */
 import { randomBytes } from 'node:crypto';
@@ -34,8 +34,10 @@ import {
   connectToBed,
   countingTransport,
   defineDomains,
+  markRunAlive,
   readBed,
   removeBenchObjects,
+  removeDeadRuns,
 } from './bed.js';
 import { benchDescribe, type DescribeResult } from './describe.js';
 import { OpenSsh } from './openssh.js';
@@ -98,6 +100,7 @@ function opsTable(ops: OpsResult): string {
     '',
     `hvkit / ControlMaster, sequential: **${ratio(ops.ratioToMux)}** (goal ≤ 1.0×); ${ops.settings.concurrency} in flight: ${ratio(ops.ratioToMuxConcurrent)}. ` +
       `New ssh per op / hvkit per op: **${ops.speedupOverNewSsh.toFixed(1)}×** faster (goal ≥ 10×). ` +
+      `The same virsh commands run by one shell on the host (host-floor, no transport per command): ${ops.sides['host-floor'].perOpMs.toFixed(2)} ms per op. ` +
       `hvkit SSH execs per op: ${ops.hvkitExecsPerOp}; output mismatches between sides: ${ops.mismatches}; load per round: ${ops.loadPerRound.join(', ')}.`,
   ].join('\n');
 }
@@ -160,7 +163,9 @@ async function main(): Promise<void> {
   await ssh.connect();
   const hvkitConnectMs = performance.now() - connectStarted;
   const master = await openssh.startMaster();
-  const stale = await removeBenchObjects(ssh, plain, bed, BENCH_PREFIX);
+  const unmark = markRunAlive(run);
+  cleanups.push(async () => unmark());
+  const stale = await removeDeadRuns(ssh, plain, bed);
   if (stale.domains + stale.volumes > 0)
     log(
       `bench/libvirt: removed ${stale.domains} domains, ${stale.volumes} volumes left by an earlier run`,
@@ -190,12 +195,13 @@ async function main(): Promise<void> {
       );
       // Loaded only here: the provider is optional for the default run.
       const { providerOp } = await import('./provider-side.js');
-      hvkit = providerOp({ virsh, uuids, prefix: `${prefix}op-` });
+      hvkit = providerOp({ virsh, ssh, uuids, prefix: `${prefix}op-` });
     }
     ops = await benchOps({
       hvkit,
       via,
       counter,
+      ssh,
       openssh,
       domains,
       prefix,

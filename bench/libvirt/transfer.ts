@@ -15,13 +15,13 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { type SshConnection, shellCommand } from '@hvkit/ssh';
 import {
   deleteVolume,
   downloadVolume,
   uploadVolume,
 } from '../../packages/libvirt/src/storage/storage.js';
 import type { Virsh } from '../../packages/libvirt/src/virsh/virsh.js';
-import { type SshConnection, shellCommand } from '../../packages/ssh/src/index.js';
 import type { OpenSsh } from './openssh.js';
 import { load1, rssSampler, type Spread, spread } from './stats.js';
 
