@@ -32,23 +32,32 @@ export const LIBVIRT_CAPABILITY_DECLARATIONS = {
     note: 'list reads summaries of every domain in one virsh process (domstats); get reads the domain XML',
   },
   'core.reconfigure': {
-    level: 'unsupported',
-    note: 'not implemented yet',
+    level: 'supported',
+    note: 'live where libvirt can (vCPU hot-plug onlined through the agent, balloon, disk and NIC hot-plug, disk growth), else stored in the persistent definition and reported pendingRestart',
   },
   'core.taskStatus': {
     level: 'supported',
     note: 'libvirt calls are synchronous; hvkit runs long work (create, transfers) as in-process tasks with byte progress, and answers ids from another process from the host',
   },
-  'core.taskCancel': { level: 'unsupported', note: 'not implemented yet' },
-  'core.consoleUrl': { level: 'unsupported', note: 'not implemented yet' },
+  'core.taskCancel': {
+    level: 'supported',
+    note: 'long work (create, clone, image and disk imports) stops at its next step and removes what it made; a volume copy libvirtd is running is waited out, then deleted',
+  },
+  'core.consoleUrl': {
+    level: 'supported',
+    note: 'vnc://127.0.0.1:<port>: the domain’s VNC display on the host loopback, forwarded over the SSH connection to a local loopback port; the display password is the ticket',
+  },
 
   'resources.cpu': 'supported',
   'resources.memory': 'supported',
   'resources.cpuHotAdd': {
-    level: 'unsupported',
-    note: 'not implemented yet',
+    level: 'supported',
+    note: 'vcpu current below a maximum (default twice the count); plugged vCPUs are onlined with the guest agent',
   },
-  'resources.memoryHotAdd': { level: 'unsupported', note: 'not implemented yet' },
+  'resources.memoryHotAdd': {
+    level: 'supported',
+    note: 'the virtio balloon moves between currentMemory and a maximum (default twice the size); above the maximum applies at next boot',
+  },
   'resources.reservations': {
     level: 'unsupported',
     note: 'libvirt/QEMU guarantee no CPU MHz or memory to a domain (memory locking is not a reservation)',
@@ -59,7 +68,10 @@ export const LIBVIRT_CAPABILITY_DECLARATIONS = {
   },
 
   'storage.diskCreate': 'supported',
-  'storage.diskExpand': { level: 'unsupported', note: 'not implemented yet' },
+  'storage.diskExpand': {
+    level: 'supported',
+    note: 'blockresize while running, vol-resize when shut off; never shrinks',
+  },
   'storage.multipleDisks': 'supported',
   'storage.thin': 'supported',
   'storage.thick': {
@@ -93,36 +105,69 @@ export const LIBVIRT_CAPABILITY_DECLARATIONS = {
     level: 'supported',
     note: 'a template is a shut-off domain hvkit marked in its metadata; it is never started, and create from it copies its volumes',
   },
-  'lifecycle.fullClone': { level: 'unsupported', note: 'not implemented yet' },
-  'lifecycle.linkedClone': { level: 'unsupported', note: 'not implemented yet' },
+  'lifecycle.fullClone': {
+    level: 'supported',
+    note: 'volumes copied with vol-create-from (qcow2 v3, thin stays thin), new UUID and MACs; a running source is refused (libvirt cannot copy an open qcow2)',
+  },
+  'lifecycle.linkedClone': {
+    level: 'supported',
+    note: 'qcow2 overlays backed by a template’s volumes; from templates only, because a backing file must never change',
+  },
 
-  'snapshots.create': { level: 'unsupported', note: 'not implemented yet' },
-  'snapshots.delete': { level: 'unsupported', note: 'not implemented yet' },
-  'snapshots.revert': { level: 'unsupported', note: 'not implemented yet' },
-  'snapshots.memory': { level: 'unsupported', note: 'not implemented yet' },
-  'snapshots.quiesce': { level: 'unsupported', note: 'not implemented yet' },
-  'snapshots.tree': { level: 'unsupported', note: 'not implemented yet' },
+  'snapshots.create': {
+    level: 'supported',
+    note: 'internal qcow2 snapshots; a running domain’s snapshot includes its memory (libvirt has no internal disk-only snapshot of a running domain); raw disks are refused',
+  },
+  'snapshots.delete': 'supported',
+  'snapshots.revert': {
+    level: 'supported',
+    note: 'reverting to an external snapshot (made outside hvkit) is ConflictError invalid-state: libvirt 9.0 cannot',
+  },
+  'snapshots.memory': {
+    level: 'supported',
+    note: 'internal snapshots with the VM state of a running domain; a shut-off domain has no memory to save',
+  },
+  'snapshots.quiesce': {
+    level: 'unsupported',
+    note: 'libvirt quiesces only external disk-only snapshots, which libvirt 9.0 cannot revert',
+  },
+  'snapshots.tree': 'supported',
 
   'images.ovaImport': {
     level: 'unsupported',
     note: 'OVA/OVF import is not mapped to libvirt',
   },
-  'images.cloudImageDownload': { level: 'unsupported', note: 'not implemented yet' },
+  'images.cloudImageDownload': {
+    level: 'supported',
+    note: 'the client fetches the URL and streams it into a pool volume (the host may have no route to it); a record volume beside it holds source, SHA-256 and validators',
+  },
   'images.contentLibrary': {
     level: 'unsupported',
     note: 'libvirt has no content library',
   },
-  'images.conversion': { level: 'unsupported', note: 'not implemented yet' },
-  'images.caching': { level: 'unsupported', note: 'not implemented yet' },
+  'images.conversion': {
+    level: 'supported',
+    note: 'qemu-img convert on the host, in a staging directory of the SSH user',
+  },
+  'images.caching': {
+    level: 'supported',
+    note: 'keyed by URL, format and conversion; reused only when the content is known to be the same (sha256, ETag/Last-Modified, or the same bytes)',
+  },
 
   'guest.cloudInit': { level: 'unsupported', note: 'not implemented yet' },
   'guest.tools': {
     level: 'supported',
     note: 'toolsState is the state of the QEMU guest agent channel',
   },
-  'guest.agent': { level: 'unsupported', note: 'not implemented yet' },
+  'guest.agent': {
+    level: 'supported',
+    note: 'virsh guestinfo (hostname, OS, interfaces) from the QEMU guest agent, with a 5 s agent timeout',
+  },
   'guest.customization': { level: 'unsupported', note: 'not implemented yet' },
-  'guest.monitoring': { level: 'unsupported', note: 'not implemented yet' },
+  'guest.monitoring': {
+    level: 'unsupported',
+    note: 'qemu-ga reports no uptime; file-system figures are passed on where the agent gives them, but that is not the whole capability',
+  },
 
   'advanced.ha': {
     level: 'unsupported',
@@ -149,9 +194,18 @@ export const LIBVIRT_CAPABILITY_DECLARATIONS = {
     note: 'libvirt has no placement rules',
   },
 
-  'monitoring.metrics': { level: 'unsupported', note: 'not implemented yet' },
-  'monitoring.events': { level: 'unsupported', note: 'not implemented yet' },
-  'monitoring.healthChecks': { level: 'unsupported', note: 'not implemented yet' },
+  'monitoring.metrics': {
+    level: 'supported',
+    note: 'rates from two domstats readings (the previous one kept per provider, else a second one 1 s later)',
+  },
+  'monitoring.events': {
+    level: 'partial',
+    note: 'libvirt keeps no event history: events from virsh event --loop, listened to from the provider’s first operation; events while no listener runs are lost (the gaps are recorded)',
+  },
+  'monitoring.healthChecks': {
+    level: 'unsupported',
+    note: 'not implemented: libvirt has no health verdict of its own',
+  },
   'monitoring.alerting': {
     level: 'unsupported',
     note: 'libvirt has no alarms',
@@ -161,8 +215,14 @@ export const LIBVIRT_CAPABILITY_DECLARATIONS = {
     note: 'libvirt keeps no metric history; domstats gives the current counters only',
   },
 
-  'migration.diskExport': { level: 'unsupported', note: 'not implemented yet' },
-  'migration.diskImport': { level: 'unsupported', note: 'not implemented yet' },
+  'migration.diskExport': {
+    level: 'supported',
+    note: 'vol-download of a shut-off domain’s disk volume with offset; a qcow2 overlay (linked clone) is refused, its file alone is not the disk',
+  },
+  'migration.diskImport': {
+    level: 'supported',
+    note: 'vol-upload of exactly sizeBytes with SHA-256 check; raw and qcow2',
+  },
 } as const satisfies CapabilityDeclarations;
 
 /** The capability map of every libvirt provider. */

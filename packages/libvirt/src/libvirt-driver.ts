@@ -15,10 +15,17 @@ import {
   type CapabilityMap,
   type Clock,
   ConflictError,
+  type ConsoleAccess,
   canonicalJson,
+  type Disk,
+  type DiskExport,
   type DriverOptions,
+  type GuestInfo,
+  type Image,
+  type ImageImportSource,
   InvalidSpecError,
   type Logger,
+  type MetricSeries,
   type Network,
   NotFoundError,
   type Page,
@@ -27,6 +34,7 @@ import {
   type PowerState,
   type ProviderDriver,
   type RedactOptions,
+  type SnapshotTree,
   type StoragePool,
   shortHash,
   type TaskSettings,
@@ -34,9 +42,28 @@ import {
   type TaskStart,
   type ValidationReport,
   type Vm,
+  type VmEvent,
   type VmSpec,
 } from '@hvkit/core';
+import type { SshConnection } from '@hvkit/ssh';
+import {
+  buildNoCloudDocuments,
+  type NoCloudDocuments,
+  needsNoCloudSeed,
+  randomMac,
+} from './cloud-init/nocloud.js';
+import { buildSeedVolume, deleteSeedVolume, seedVolumeName } from './cloud-init/seed-volume.js';
+import { ConsoleForwards, getConsole } from './console/console.js';
+import {
+  checkCloneOptions,
+  cloneConflict,
+  cloneDomain,
+  copyVolume,
+  findOverlays,
+  readCloneSource,
+} from './domain/clone.js';
 import { buildDomainXml, type DomainNetwork, type DomainVolume } from './domain/domain-xml.js';
+import { reconfigureCan, reconfigureDomain } from './domain/reconfigure.js';
 import {
   HVKIT_VM_KEY,
   HVKIT_VM_NS,
@@ -44,7 +71,9 @@ import {
   renderVmRecord,
   vmRecordOf,
 } from './domain/vm-metadata.js';
-import { describeDomain, listDomains, powerStateOf } from './inventory/inventory.js';
+import { getGuestInfo } from './guest/guest-info.js';
+import { deleteImage, findImage, importImage, listImages } from './images/index.js';
+import { describeDomainWith, listDomains, powerStateOf } from './inventory/inventory.js';
 import { LIBVIRT_CAPABILITIES } from './libvirt-capabilities.js';
 import { libvirtLiveCheck } from './libvirt-live-checks.js';
 import {
@@ -55,6 +84,17 @@ import {
   type StartOptions,
   type TaskWork,
 } from './libvirt-tasks.js';
+import { EventLog } from './monitoring/events.js';
+import { getMetrics, MetricsSampler } from './monitoring/metrics.js';
+import {
+  createSnapshot,
+  deleteSnapshot,
+  revertSnapshot,
+  snapshotCleanupPlan,
+  snapshotListCommands,
+  snapshotLiveCheck,
+  snapshotTreeAfterList,
+} from './snapshots/snapshots.js';
 import {
   cloneVolume,
   createVolume,
@@ -62,8 +102,10 @@ import {
   listStoragePools,
   type Preallocation,
   parseVolumeXml,
+  resizeVolume,
   type VolumeDetails,
 } from './storage/storage.js';
+import { exportDisk, importDisk } from './transfer/index.js';
 import type { Virsh, VirshCallOptions } from './virsh/virsh.js';
 import { parseDomStats, parseNetList, parseNodeInfo, parseVersion } from './virsh/virsh-parse.js';
 import { attributeOf, childOf, childrenOf, parseXml, textOf } from './xml/xml-reader.js';
@@ -88,6 +130,8 @@ export interface LibvirtDriverOptions {
   clock: Clock;
   logger?: Logger | undefined;
   redact?: RedactOptions | undefined;
+  /** The SSH connection (console forwards, image staging over SFTP). */
+  ssh: SshConnection;
   /** Closes the SSH connection. */
   close: () => Promise<void>;
 }
@@ -130,6 +174,43 @@ function preallocationOf(disk: NonNullable<VmSpec['disks']>[number]): {
   if (disk.provisioning === undefined || disk.provisioning === 'thin')
     return { preallocation: 'thin' };
   return { preallocation: disk.format === 'raw' ? 'full' : 'metadata' };
+}
+
+/** The spec with a generated MAC on every NIC that has none (the seed matches NICs by MAC). */
+function withMacs(spec: VmSpec): VmSpec {
+  if (spec.nics === undefined || spec.nics.every((nic) => nic.mac !== undefined)) return spec;
+  const taken = new Set(spec.nics.map((nic) => nic.mac?.toLowerCase()).filter(Boolean));
+  return {
+    ...spec,
+    nics: spec.nics.map((nic) => {
+      if (nic.mac !== undefined) return nic;
+      let mac = randomMac();
+      while (taken.has(mac)) mac = randomMac();
+      taken.add(mac);
+      return { ...nic, mac };
+    }),
+  };
+}
+
+/** An image name from a URL's last path segment (`jammy.img` of `…/jammy.img?x`). */
+function imageNameOfUrl(url: string): string {
+  const last = new URL(url).pathname.split('/').filter(Boolean).pop() ?? 'image';
+  const cleaned = decodeURIComponent(last)
+    .replace(/[^A-Za-z0-9._+-]+/g, '_')
+    .slice(0, 64);
+  return cleaned === '' ? 'image' : cleaned;
+}
+
+/** Source file of each disk by target dev. */
+function diskPathsByTarget(xml: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const devices = childOf(parseXml(xml, { what: 'domain XML' }), 'devices');
+  for (const disk of childrenOf(devices, 'disk')) {
+    const dev = attributeOf(childOf(disk, 'target'), 'dev');
+    const file = attributeOf(childOf(disk, 'source'), 'file');
+    if (dev !== undefined && file !== undefined) out.set(dev, file);
+  }
+  return out;
 }
 
 /** Volume paths of a domain's disks and cdroms (file-backed sources). */
@@ -196,6 +277,12 @@ export class LibvirtDriver implements ProviderDriver {
   readonly #tasks: LibvirtTasks;
   readonly #clock: Clock;
   readonly #close: () => Promise<void>;
+  readonly #ssh: SshConnection;
+  readonly #consoles = new ConsoleForwards();
+  readonly #metrics = new MetricsSampler();
+  readonly #events: EventLog;
+  #eventsStarted = false;
+  readonly #secrets: string[] = [];
   readonly #records = new Map<string, HvkitVmRecord | null>();
   readonly #poolDirs = new Map<string, string>();
   #poolsLoaded = false;
@@ -209,8 +296,11 @@ export class LibvirtDriver implements ProviderDriver {
     this.#defaults = options.defaults;
     this.#clock = options.clock;
     this.#close = options.close;
+    this.#ssh = options.ssh;
     this.logger = options.logger;
-    this.redact = options.redact;
+    // Console tickets learnt later join the driver's secrets (the array is shared by reference).
+    this.#secrets.push(...(options.redact?.secrets ?? []));
+    this.redact = { ...options.redact, secrets: this.#secrets };
     // Synchronous work answers with its final snapshot; background work pushes through watchTask,
     // so polling is only the fallback of a resumed foreign id.
     this.taskSettings = {
@@ -218,6 +308,10 @@ export class LibvirtDriver implements ProviderDriver {
       backoff: { initialDelayMs: 100, maxDelayMs: 2_000 },
     };
     this.#tasks = LibvirtTasks.for(options.endpoint, options.name, options.clock);
+    this.#events = new EventLog(this.#virsh, {
+      provider: options.name,
+      onError: (error) => this.logger?.debug('libvirt event listener', { error: String(error) }),
+    });
   }
 
   get #context() {
@@ -257,7 +351,19 @@ export class LibvirtDriver implements ProviderDriver {
   }
 
   #call(options: DriverOptions, idempotent = false): VirshCallOptions {
+    this.#startEvents();
     return { signal: options.signal, idempotent };
+  }
+
+  /**
+   * libvirt keeps no event history: the provider listens (`virsh event --all --loop`, one SSH
+   * channel) from its first operation on, so `listEvents` has what happened since.
+   */
+  #startEvents(): void {
+    if (this.#eventsStarted) return;
+    this.#eventsStarted = true;
+    // A failed start keeps retrying in the background and records a gap.
+    this.#events.start().catch(() => undefined);
   }
 
   // ---- connection ---------------------------------------------------------------------------
@@ -297,6 +403,8 @@ export class LibvirtDriver implements ProviderDriver {
   }
 
   async close(): Promise<void> {
+    await this.#events.close();
+    await this.#consoles.closeAll();
     await this.#close();
   }
 
@@ -347,7 +455,45 @@ export class LibvirtDriver implements ProviderDriver {
 
   async get(id: string, options: DriverOptions): Promise<Vm> {
     if (!this.#poolsLoaded) await this.#loadPools(options);
-    return describeDomain(this.#virsh, id, this.#context, this.#call(options, true));
+    // The snapshot listing rides in the describe's runMany: no extra exec without snapshots.
+    const { vm, extra } = await describeDomainWith(this.#virsh, id, this.#context, {
+      ...this.#call(options, true),
+      extra: snapshotListCommands(id),
+    });
+    vm.snapshots = await snapshotTreeAfterList(this.#virsh, vm.ref.id, extra, {
+      signal: options.signal,
+    });
+    await this.#fillParents(vm, options);
+    return vm;
+  }
+
+  /**
+   * `parentId` of qcow2 disks with a backing file (linked clones). Neither the inactive XML nor
+   * `domstats --backing` of a shut-off domain shows the chain (measured on libvirt 9.0), so the
+   * volumes are asked: one more runMany, only for a VM with qcow2 disks.
+   */
+  async #fillParents(vm: Vm, options: DriverOptions): Promise<void> {
+    const xml = (vm.raw as { domainXml?: string } | undefined)?.domainXml;
+    const qcow2 = vm.disks.filter((disk) => disk.format === 'qcow2' && disk.parentId === undefined);
+    if (xml === undefined || qcow2.length === 0) return;
+    const paths = diskPathsByTarget(xml);
+    const wanted = qcow2
+      .map((disk) => ({ disk, path: paths.get(disk.id) }))
+      .filter((entry): entry is { disk: Disk; path: string } => entry.path !== undefined);
+    if (wanted.length === 0) return;
+    const results = await this.#virsh.runMany(
+      wanted.map((entry) => ['vol-dumpxml', '--', entry.path]),
+      this.#call(options, true),
+    );
+    wanted.forEach((entry, index) => {
+      const result = results[index];
+      if (!result?.ok) return;
+      const backing = textOf(
+        childOf(parseXml(result.stdout, { what: 'volume XML' }), 'backingStore'),
+        'path',
+      );
+      if (backing !== undefined && backing !== '') entry.disk.parentId = backing;
+    });
   }
 
   async can(
@@ -355,7 +501,11 @@ export class LibvirtDriver implements ProviderDriver {
     capability: CapabilityId,
     _options: DriverOptions,
   ): Promise<Omit<CanResult, 'capability'> | undefined> {
-    return libvirtLiveCheck(vm, capability);
+    return (
+      reconfigureCan(vm, capability) ??
+      snapshotLiveCheck(vm, capability) ??
+      libvirtLiveCheck(vm, capability)
+    );
   }
 
   // ---- tasks ----------------------------------------------------------------------------------
@@ -365,6 +515,21 @@ export class LibvirtDriver implements ProviderDriver {
     if (known !== undefined) return known;
     const ref = decodeTaskId(taskId, this.name, this.redact);
     return this.#foreignTask(taskId, ref, options);
+  }
+
+  async cancelTask(taskId: string, options: DriverOptions): Promise<void> {
+    if (this.#tasks.cancel(taskId)) {
+      // The work sees its signal aborted and removes what it made; the task ends `canceled`.
+      return;
+    }
+    const snapshot = await this.getTask(taskId, options);
+    throw conflict(
+      'invalid-state',
+      this.#tasks.get(taskId) === undefined
+        ? `task ${taskId} runs in another process (or ended there): only that process can cancel it`
+        : `task ${taskId} is ${snapshot.state}${snapshot.cancelable ? '' : ' and cannot be canceled'}`,
+      this.name,
+    );
   }
 
   async *watchTask(taskId: string, options: DriverOptions): AsyncIterable<TaskSnapshot> {
@@ -432,6 +597,10 @@ export class LibvirtDriver implements ProviderDriver {
       template: false,
       ...(key === undefined ? {} : { key: shortHash(key, 32), spec: specHash }),
     };
+    // NICs the seed's network-config must match by MAC get one now; the documents are built (and
+    // checked: InvalidSpecError naming the field) before any I/O.
+    const seeded = needsNoCloudSeed(spec) ? withMacs(spec) : spec;
+    const seed = buildNoCloudDocuments(seeded, { instanceId: uuid })?.documents;
     // A keyed create's id is the same on every retry (no nonce, no time): a retry while it runs
     // here finds the task, a retry after it finished finds the domain.
     const ref =
@@ -461,7 +630,7 @@ export class LibvirtDriver implements ProviderDriver {
       }
     }
     if (key !== undefined) this.#keyedSpecs.set(encodeTaskId(ref), specHash);
-    return this.#tasks.start(ref, (work) => this.#createDomain(spec, uuid, record, work), {
+    return this.#tasks.start(ref, (work) => this.#createDomain(seeded, uuid, record, seed, work), {
       background: true,
       cancelable: true,
       keyed: key !== undefined,
@@ -483,16 +652,16 @@ export class LibvirtDriver implements ProviderDriver {
     buildDomainXml(spec, {
       volumes,
       networks,
-      seedIso: spec.cloudInit === undefined ? undefined : '/dry-run.iso',
+      seedIso: needsNoCloudSeed(spec) ? '/dry-run.iso' : undefined,
       defaultDomainType: this.#defaults.domainType,
     });
-    if (spec.image !== undefined && spec.image.kind !== 'template')
+    if (spec.image !== undefined && !['template', 'image', 'url'].includes(spec.image.kind))
       throw new InvalidSpecError(
         [
           {
             path: 'image.kind',
             code: 'libvirt-unsupported',
-            message: `libvirt creates from templates; ${spec.image.kind} sources are not supported`,
+            message: `libvirt creates from templates, stored images and image URLs, not ${spec.image.kind} sources`,
           },
         ],
         { provider: this.name, subject: 'spec' },
@@ -547,10 +716,12 @@ export class LibvirtDriver implements ProviderDriver {
     spec: VmSpec,
     uuid: string,
     record: HvkitVmRecord,
+    seed: NoCloudDocuments | undefined,
     work: TaskWork,
   ): Promise<Vm> {
     const call = { signal: work.signal };
     const made: VolumeDetails[] = [];
+    let madeSeed: { pool: string; name: string } | undefined;
     let defined = false;
     try {
       // One read for what the build needs: name taken?, networks, pools.
@@ -612,40 +783,105 @@ export class LibvirtDriver implements ProviderDriver {
           { provider: this.name },
         );
 
-      // A template source: its volumes are copied in front of the spec's own disks.
-      let template: { disks: VmSpec['disks']; volumes: VolumeDetails[] } | undefined;
+      // An image source: a template's volumes, or a stored (or downloaded) image, copied in front
+      // of the spec's own disks.
+      const sourceVolumes: VolumeDetails[] = [];
       if (spec.image?.kind === 'template')
-        template = await this.#templateDisks(spec.image.template, work);
+        sourceVolumes.push(...(await this.#templateDisks(spec.image.template, work)));
+      else if (spec.image?.kind === 'image')
+        sourceVolumes.push((await findImage(this.#virsh, spec.image.imageId, call)).volume);
+      else if (spec.image?.kind === 'url') {
+        const image = await importImage(
+          this.#virsh,
+          this.#ssh,
+          spec.image,
+          { name: imageNameOfUrl(spec.image.url) },
+          {
+            defaultPool,
+            signal: work.signal,
+            onProgress: (bytesDone, bytesTotal) =>
+              work.progress({ bytesDone, ...(bytesTotal === undefined ? {} : { bytesTotal }) }),
+          },
+        );
+        sourceVolumes.push((await findImage(this.#virsh, image.id, call)).volume);
+      }
 
       const stem = volumeStem(spec.name, uuid);
       const volumes: DomainVolume[] = [];
-      const allDisks = [...(template?.disks ?? []), ...disks];
+      const allDisks: NonNullable<VmSpec['disks']> = [];
       let index = 0;
-      for (const volume of template?.volumes ?? []) {
+      const copy = async (source: VolumeDetails, pool: string): Promise<VolumeDetails> => {
         work.signal.throwIfAborted();
-        const format = volume.format === 'raw' ? 'raw' : 'qcow2';
-        const copy = await cloneVolume(this.#virsh, {
-          pool: volume.pool,
-          name: volume.name,
-          newName: `${stem}-disk${index}.${format}`,
-        });
-        made.push(copy);
-        volumes.push({ path: copy.path, format });
-        index++;
-      }
-      for (const disk of disks) {
-        work.signal.throwIfAborted();
-        const format = disk.format === 'raw' ? 'raw' : 'qcow2';
-        const volume = await createVolume(this.#virsh, {
-          pool: disk.storage ?? defaultPool,
-          name: `${stem}-disk${index}.${format}`,
-          sizeBytes: Math.round(disk.sizeGiB * GIB),
-          format,
-          ...preallocationOf(disk),
-        });
+        const format = source.format === 'raw' ? 'raw' : 'qcow2';
+        const volume = await copyVolume(
+          this.#virsh,
+          source,
+          { pool, name: `${stem}-disk${index}.${format}`, format },
+          { signal: work.signal },
+        );
         made.push(volume);
+        return volume;
+      };
+      for (const source of sourceVolumes) {
+        const volume = await copy(source, source.pool);
+        const format = volume.format === 'raw' ? 'raw' : 'qcow2';
+        allDisks.push({ sizeGiB: Math.max(volume.capacityBytes, 1024 ** 2) / GIB, format });
         volumes.push({ path: volume.path, format });
         index++;
+      }
+      for (const [position, disk] of disks.entries()) {
+        const pool = disk.storage ?? defaultPool;
+        const sizeBytes = Math.round(disk.sizeGiB * GIB);
+        let volume: VolumeDetails;
+        if (disk.sourceImageId !== undefined) {
+          const stored = await findImage(this.#virsh, disk.sourceImageId, call);
+          const imageFormat = stored.volume.format === 'raw' ? 'raw' : 'qcow2';
+          if (disk.format !== undefined && disk.format !== imageFormat)
+            throw new InvalidSpecError(
+              [
+                {
+                  path: `disks[${position}].format`,
+                  code: 'libvirt-format',
+                  message: `image ${disk.sourceImageId} is ${imageFormat}; leave format out or import it converted`,
+                },
+              ],
+              { provider: this.name, subject: 'spec' },
+            );
+          volume = await copy(stored.volume, pool);
+          // The disk is at least the image; a larger size grows it.
+          if (sizeBytes > volume.capacityBytes)
+            volume = await resizeVolume(this.#virsh, {
+              pool: volume.pool,
+              name: volume.name,
+              sizeBytes,
+            });
+        } else {
+          work.signal.throwIfAborted();
+          const format = disk.format === 'raw' ? 'raw' : 'qcow2';
+          volume = await createVolume(this.#virsh, {
+            pool,
+            name: `${stem}-disk${index}.${format}`,
+            sizeBytes,
+            format,
+            ...preallocationOf(disk),
+          });
+          made.push(volume);
+        }
+        const format = volume.format === 'raw' ? 'raw' : 'qcow2';
+        allDisks.push({ ...disk, format, sourceImageId: undefined });
+        volumes.push({ path: volume.path, format });
+        index++;
+      }
+      // The NoCloud seed (cloud-init, customization, NIC addressing), owned by the domain.
+      let seedIso: string | undefined;
+      if (seed !== undefined) {
+        work.signal.throwIfAborted();
+        const made_ = await buildSeedVolume(this.#virsh, defaultPool, seedVolumeName(uuid), seed, {
+          signal: work.signal,
+        });
+        seedIso = made_.path;
+        madeSeed = { pool: made_.pool, name: made_.name };
+        record.seed = made_.path;
       }
       work.signal.throwIfAborted();
       const plan = buildDomainXml(
@@ -654,6 +890,7 @@ export class LibvirtDriver implements ProviderDriver {
           uuid,
           volumes,
           networks: targetNetworks,
+          seedIso,
           defaultDomainType: this.#defaults.domainType,
           record,
         },
@@ -664,10 +901,13 @@ export class LibvirtDriver implements ProviderDriver {
       });
       defined = true;
       this.#records.set(uuid, record);
+      this.#events.learn(spec.name, uuid);
       if (spec.powerState === 'on') await this.#virsh.run(['start', '--', uuid], call);
       return await this.get(uuid, {});
     } catch (error) {
       await this.#undo(uuid, defined, made);
+      if (madeSeed !== undefined)
+        await deleteSeedVolume(this.#virsh, madeSeed.pool, madeSeed.name).catch(() => undefined);
       throw error;
     }
   }
@@ -685,10 +925,7 @@ export class LibvirtDriver implements ProviderDriver {
       await deleteVolume(this.#virsh, volume.pool, volume.name).catch(() => undefined);
   }
 
-  async #templateDisks(
-    templateId: string,
-    work: TaskWork,
-  ): Promise<{ disks: NonNullable<VmSpec['disks']>; volumes: VolumeDetails[] }> {
+  async #templateDisks(templateId: string, work: TaskWork): Promise<VolumeDetails[]> {
     const state = await this.#state(templateId, { signal: work.signal });
     if (state.record?.template !== true)
       throw conflict(
@@ -699,11 +936,7 @@ export class LibvirtDriver implements ProviderDriver {
     const volumes: VolumeDetails[] = [];
     for (const path of sourcePaths(state.xml).disks)
       volumes.push(await this.#volumeByPath(path, work.signal));
-    const disks = volumes.map((volume) => ({
-      sizeGiB: Math.max(volume.capacityBytes, 1024 ** 2) / GIB,
-      format: volume.format === 'raw' ? ('raw' as const) : ('qcow2' as const),
-    }));
-    return { disks, volumes };
+    return volumes;
   }
 
   /** A pool volume by its path, in one runMany. @throws NotFoundError (disk) for a file no pool holds. */
@@ -734,8 +967,33 @@ export class LibvirtDriver implements ProviderDriver {
   async #deleteDomain(state: DomainState, options: DriverOptions): Promise<void> {
     const call = this.#call(options);
     const { disks, cdroms } = sourcePaths(state.xml);
-    // The seed ISO is a cdrom hvkit made; other cdroms (installer ISOs) belong to the user.
-    const owned = [...disks, ...cdroms.filter((path) => path === state.record?.seed)];
+    if (state.record?.template) {
+      // A template's volumes may back linked clones, and libvirt deletes a backing file under its
+      // overlays without complaint (measured on the bed): refuse while any overlay exists.
+      const overlays = await findOverlays(this.#virsh, disks);
+      if (overlays.length > 0)
+        throw conflict(
+          'in-use',
+          `${state.name} backs ${overlays.length} linked clone volume(s) (${overlays
+            .slice(0, 3)
+            .map((volume) => volume.name)
+            .join(', ')}): delete those VMs first`,
+          this.name,
+        );
+    }
+    // The seed ISO is a cdrom hvkit made; other cdroms (installer ISOs) belong to the user. Files
+    // of external snapshots (overlays and the images under them) go too.
+    const snapshots = await snapshotCleanupPlan(this.#virsh, state.uuid, {
+      signal: options.signal,
+    });
+    const owned = [
+      ...new Set([
+        ...disks,
+        ...cdroms.filter((path) => path === state.record?.seed),
+        ...snapshots.files,
+      ]),
+    ];
+    await this.#consoles.closeDomain(state.uuid);
     if (state.libvirtState !== 'shut off')
       await this.#virsh.run(['destroy', '--', state.uuid], call).catch((error: unknown) => {
         // Stopped meanwhile: `domain is not running`.
@@ -879,6 +1137,108 @@ export class LibvirtDriver implements ProviderDriver {
     }
   }
 
+  // ---- reconfigure --------------------------------------------------------------------------
+
+  async reconfigure(
+    id: string,
+    change: ParsedInput['vmChange'],
+    options: DriverOptions,
+  ): Promise<TaskStart> {
+    const ref = this.#tasks.ref('vm.reconfigure', id);
+    return this.#tasks.start(ref, () =>
+      reconfigureDomain(this.#virsh, id, change, {
+        provider: this.name,
+        host: this.#host,
+        defaultPool: this.#defaults.pool,
+        describe: (uuid) => this.get(uuid, options),
+        signal: options.signal,
+      }),
+    );
+  }
+
+  // ---- clone --------------------------------------------------------------------------------
+
+  async clone(
+    id: string,
+    clone: ParsedInput['cloneOptions'],
+    options: DriverOptions,
+  ): Promise<TaskStart> {
+    const key = options.idempotencyKey;
+    const optionsHash = shortHash(canonicalJson({ source: id, clone }), 32);
+    const uuid =
+      key === undefined ? randomUUID() : uuidFromHash(`${this.name}\u0000clone\u0000${key}`);
+    checkCloneOptions(clone, {
+      sourceIsTemplate: false,
+      uuid,
+      host: this.#host,
+      provider: this.name,
+    });
+    const ref =
+      key === undefined ? this.#tasks.ref('vm.clone', uuid) : { k: 'vm.clone', v: uuid, at: 0 };
+    if (key !== undefined) {
+      const running = this.#tasks.get(encodeTaskId(ref));
+      if (running !== undefined) {
+        if (this.#keyedSpecs.get(running.id) !== optionsHash)
+          throw conflict(
+            'idempotency-mismatch',
+            'the idempotency key was used for another clone',
+            this.name,
+          );
+        return { taskId: running.id, snapshot: running };
+      }
+      const existing = await this.#findByUuid(uuid, options);
+      if (existing !== undefined) {
+        if (existing.record?.spec !== optionsHash)
+          throw conflict(
+            'idempotency-mismatch',
+            `the idempotency key was used for another clone (domain ${existing.name})`,
+            this.name,
+          );
+        const vm = await this.get(uuid, options);
+        this.#keyedSpecs.set(encodeTaskId(ref), optionsHash);
+        return this.#tasks.start(ref, async () => vm, { keyed: true });
+      }
+    }
+    // The source is read and checked before the task starts: a refused clone makes no task.
+    const source = await readCloneSource(this.#virsh, id, {
+      signal: options.signal,
+      provider: this.name,
+    });
+    const record = vmRecordOf(childOf(parseXml(source.xml, { what: 'domain XML' }), 'metadata'));
+    const sourceIsTemplate = record?.template === true;
+    const refused = cloneConflict(source, clone.mode, sourceIsTemplate, this.name);
+    if (refused !== undefined) throw refused;
+    if (key !== undefined) this.#keyedSpecs.set(encodeTaskId(ref), optionsHash);
+    return this.#tasks.start(
+      ref,
+      async (work) => {
+        const result = await cloneDomain(
+          this.#virsh,
+          source,
+          clone,
+          {
+            sourceIsTemplate,
+            uuid,
+            record: {
+              template: false,
+              ...(key === undefined ? {} : { key: shortHash(key, 32), spec: optionsHash }),
+            },
+            host: this.#host,
+            provider: this.name,
+            logger: this.logger,
+          },
+          {
+            signal: work.signal,
+            onProgress: (bytesDone, bytesTotal) => work.progress({ bytesDone, bytesTotal }),
+          },
+        );
+        this.#records.set(result.uuid, { template: false });
+        return this.get(result.uuid, {});
+      },
+      { background: true, cancelable: true, keyed: key !== undefined },
+    );
+  }
+
   // ---- templates ----------------------------------------------------------------------------
 
   async markAsTemplate(id: string, options: DriverOptions): Promise<TaskStart> {
@@ -910,6 +1270,156 @@ export class LibvirtDriver implements ProviderDriver {
       this.#records.set(state.uuid, record);
       return this.get(state.uuid, options);
     });
+  }
+
+  // ---- snapshots ----------------------------------------------------------------------------
+
+  async listSnapshots(id: string, options: DriverOptions): Promise<SnapshotTree> {
+    return (await this.get(id, options)).snapshots;
+  }
+
+  async createSnapshot(
+    id: string,
+    snapshot: ParsedInput['snapshotOptions'],
+    options: DriverOptions,
+  ): Promise<TaskStart> {
+    const state = await this.#state(id, options);
+    if (state.record?.template)
+      throw conflict(
+        'invalid-state',
+        `${state.name} is a template: templates have no snapshots`,
+        this.name,
+      );
+    // libvirt 9.0 has no internal disk-only snapshot of a running domain: unless the caller said
+    // otherwise, a running domain's snapshot includes its memory.
+    const running = state.libvirtState !== 'shut off';
+    const asked = { ...snapshot, memory: snapshot.memory ?? running };
+    const ref = this.#tasks.ref('snapshot.create', state.uuid);
+    return this.#tasks.start(
+      ref,
+      (work) => createSnapshot(this.#virsh, state.uuid, asked, { signal: work.signal }),
+      { background: true },
+    );
+  }
+
+  async revertSnapshot(id: string, snapshotId: string, options: DriverOptions): Promise<TaskStart> {
+    const state = await this.#state(id, options);
+    const ref = this.#tasks.ref('snapshot.revert', state.uuid);
+    return this.#tasks.start(
+      ref,
+      async (work) => {
+        await revertSnapshot(this.#virsh, state.uuid, snapshotId, { signal: work.signal });
+      },
+      { background: true },
+    );
+  }
+
+  async deleteSnapshot(
+    id: string,
+    snapshotId: string,
+    removeChildren: boolean,
+    options: DriverOptions,
+  ): Promise<TaskStart> {
+    const state = await this.#state(id, options);
+    const ref = this.#tasks.ref('snapshot.delete', state.uuid);
+    return this.#tasks.start(ref, async (work) => {
+      await deleteSnapshot(this.#virsh, state.uuid, snapshotId, removeChildren, {
+        signal: work.signal,
+      });
+    });
+  }
+
+  // ---- guest and monitoring -----------------------------------------------------------------
+
+  getGuestInfo(id: string, options: DriverOptions): Promise<GuestInfo> {
+    this.#startEvents();
+    return getGuestInfo(this.#virsh, id, { signal: options.signal });
+  }
+
+  getMetrics(
+    id: string,
+    query: ParsedInput['metricsQuery'],
+    options: DriverOptions,
+  ): Promise<MetricSeries[]> {
+    this.#startEvents();
+    return getMetrics(this.#virsh, id, query, { sampler: this.#metrics, signal: options.signal });
+  }
+
+  async listEvents(query: ParsedInput['eventQuery'], _options: DriverOptions): Promise<VmEvent[]> {
+    this.#startEvents();
+    return this.#events.query({ vmId: query.vm?.id, since: query.since, limit: query.limit });
+  }
+
+  // ---- console ------------------------------------------------------------------------------
+
+  async getConsole(id: string, options: DriverOptions): Promise<ConsoleAccess> {
+    const access = await getConsole(this.#virsh, this.#ssh, id, {
+      forwards: this.#consoles,
+      signal: options.signal,
+      logger: this.logger,
+      provider: this.name,
+    });
+    // The display password is a secret from now on: scrubbed from every later error and log.
+    if (access.ticket !== undefined && !this.#secrets.includes(access.ticket))
+      this.#secrets.push(access.ticket);
+    return access;
+  }
+
+  // ---- images and disks ---------------------------------------------------------------------
+
+  listImages(options: DriverOptions): Promise<Image[]> {
+    return listImages(this.#virsh, { signal: options.signal });
+  }
+
+  async importImage(
+    source: ImageImportSource,
+    image: ParsedInput['importImageOptions'],
+    options: DriverOptions,
+  ): Promise<TaskStart> {
+    const ref = this.#tasks.ref('image.import');
+    return this.#tasks.start(
+      ref,
+      (work) =>
+        importImage(this.#virsh, this.#ssh, source, image, {
+          defaultPool: this.#defaults.pool ?? 'default',
+          signal: work.signal,
+          onProgress: (bytesDone, bytesTotal) =>
+            work.progress({ bytesDone, ...(bytesTotal === undefined ? {} : { bytesTotal }) }),
+        }),
+      { background: true, cancelable: true },
+    );
+  }
+
+  async deleteImage(id: string, options: DriverOptions): Promise<void> {
+    await deleteImage(this.#virsh, id, { signal: options.signal });
+  }
+
+  exportDisk(
+    id: string,
+    diskId: string,
+    offsetBytes: number,
+    options: DriverOptions,
+  ): Promise<DiskExport> {
+    return exportDisk(this.#virsh, id, diskId, { offsetBytes, signal: options.signal });
+  }
+
+  async importDisk(
+    spec: ParsedInput['diskImportSpec'],
+    source: AsyncIterable<Uint8Array>,
+    options: DriverOptions,
+  ): Promise<TaskStart> {
+    const ref = this.#tasks.ref('disk.import');
+    return this.#tasks.start(
+      ref,
+      (work) =>
+        importDisk(this.#virsh, spec, source, {
+          defaultPool: this.#defaults.pool ?? 'default',
+          signal: work.signal,
+          onProgress: (bytesDone: number) =>
+            work.progress({ bytesDone, bytesTotal: spec.sizeBytes }),
+        }),
+      { background: true, cancelable: true },
+    );
   }
 
   // ---- storage and networks -----------------------------------------------------------------

@@ -93,6 +93,7 @@ export function createLibvirtProvider(settings: LibvirtProviderSettings): Provid
     clock: settings.clock ?? systemClock,
     logger: settings.logger,
     redact: secrets.length > 0 ? { secrets } : undefined,
+    ssh,
     close: () => ssh.close(),
   });
   return createProvider(driver);

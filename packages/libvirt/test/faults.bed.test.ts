@@ -70,6 +70,7 @@ function bedProvider(ready: LibvirtReady): {
     endpoint: `faults@${ready.host}:${ready.port}`,
     defaults: { domainType: ready.kvm ? 'kvm' : 'qemu', pool: ready.pool },
     clock: systemClock,
+    ssh,
     close: () => ssh.close(),
   });
   return { provider: createProvider(driver), ssh };

@@ -362,11 +362,17 @@ export async function describeDomains(
   return out;
 }
 
+/** Options of {@link describeDomainWith}. */
+export interface DescribeDomainOptions extends VirshCallOptions {
+  /** More commands for the same runMany (e.g. the snapshot listing); their results come back in order. */
+  extra?: readonly (readonly string[])[] | undefined;
+}
+
 /**
- * The `full` record of one domain by name or UUID (`get`): `dumpxml`, `domstats` and the
- * managed-save list in one runMany; when the domain runs and its qemu-ga channel is connected, a
- * second call `domifaddr --source agent` fills the NICs' addresses (an agent failure leaves them
- * empty). Snapshots are left empty.
+ * The `full` record of one domain by name or UUID (`get`): `dumpxml`, the inactive definition,
+ * `domstats` and the managed-save list in one runMany; when the domain runs and its qemu-ga
+ * channel is connected, a second call `domifaddr --source agent` fills the NICs' addresses (an
+ * agent failure leaves them empty). Snapshots are left empty.
  *
  * @throws NotFoundError when no domain has that name or UUID.
  */
@@ -376,17 +382,66 @@ export async function describeDomain(
   context: InventoryContext,
   options: VirshCallOptions = {},
 ): Promise<Vm> {
-  const call = { idempotent: true, ...options };
-  const [xml, saved, stats] = await virsh.runMany(
-    [['dumpxml', '--', nameOrUuid], MANAGED_SAVE_ARGS, [...STATS_ARGS, '--', nameOrUuid]],
+  return (await describeDomainWith(virsh, nameOrUuid, context, options)).vm;
+}
+
+/**
+ * {@link describeDomain}, with `options.extra` commands run in the same runMany.
+ *
+ * Memory of a domain with a QEMU process comes from its persistent definition: the live
+ * `<currentMemory>` is the balloon's last reported size, which equals the maximum until the
+ * guest's balloon driver has inflated it (measured on the bed: a 2048 MiB domain with a 4096 MiB
+ * maximum reads 4096 in its live XML for the first seconds of boot). hvkit's reconfigure changes
+ * live and persistent memory together when it applies live; a change that waits for the next boot
+ * also moves the definition's `<memory>` maximum, and then the live XML is what the domain has.
+ */
+export async function describeDomainWith(
+  virsh: Virsh,
+  nameOrUuid: string,
+  context: InventoryContext,
+  options: DescribeDomainOptions = {},
+): Promise<{ vm: Vm; extra: VirshCommandResult[] }> {
+  const { extra = [], ...rest } = options;
+  const call = { idempotent: true, ...rest };
+  const results = await virsh.runMany(
+    [
+      ['dumpxml', '--', nameOrUuid],
+      MANAGED_SAVE_ARGS,
+      [...STATS_ARGS, '--', nameOrUuid],
+      ['dumpxml', '--inactive', '--', nameOrUuid],
+      ...extra,
+    ],
     call,
   );
+  const [xml, saved, stats, inactive] = results;
   for (const result of [xml, saved, stats]) if (result && !result.ok) throw result.error;
   const managedSave = new Set(lines(saved?.stdout ?? ''));
   const statsByName = new Map(
     parseDomStats(stats?.stdout ?? '').map((block) => [block.name, block]),
   );
   const vm = fullVm(xml?.stdout ?? '', statsByName, managedSave, context);
+  if (
+    vm.powerState !== 'off' &&
+    inactive?.ok &&
+    maximumOf(inactive.stdout) === maximumOf(xml?.stdout ?? '')
+  ) {
+    const persistent = parseDomainXml(inactive.stdout, {
+      provider: context.provider,
+      host: context.host,
+      state: vm.powerState,
+    });
+    vm.memory = persistent.memory;
+  }
+  return { vm: await withAgentAddresses(virsh, vm, call), extra: results.slice(4) };
+}
+
+/** The `<memory>` element of a domain XML as printed (libvirt always writes it in KiB). */
+function maximumOf(xml: string): string | undefined {
+  return /<memory\b[^>]*>([^<]*)<\/memory>/.exec(xml)?.[1];
+}
+
+/** Fills the NICs' addresses from the guest agent when it is connected (a failure leaves them). */
+async function withAgentAddresses(virsh: Virsh, vm: Vm, call: VirshCallOptions): Promise<Vm> {
   if (vm.powerState !== 'on' || vm.guest.toolsState !== 'running') return vm;
   let entries: DomIfAddress[];
   try {
@@ -402,5 +457,10 @@ export async function describeDomain(
     const mac = entry.mac.toLowerCase();
     addresses.set(mac, [...(addresses.get(mac) ?? []), entry.address]);
   }
-  return fullVm(xml?.stdout ?? '', statsByName, managedSave, context, addresses);
+  for (const nic of vm.nics) nic.ipAddresses = addresses.get(nic.mac.toLowerCase()) ?? [];
+  vm.guest = {
+    ...vm.guest,
+    ipAddresses: [...new Set(vm.nics.flatMap((nic) => nic.ipAddresses))],
+  };
+  return vm;
 }
