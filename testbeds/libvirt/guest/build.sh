@@ -2,19 +2,28 @@
 # Builds the test guest into $LIBVIRT_BED_STATE_DIR/guest: vmlinuz (Debian's
 # stock kernel, downloaded as a package with `apt-get download`, extracted with
 # dpkg-deb, never installed) and initrd.img (busybox-static + the kernel's
-# virtio/ACPI modules + the host's qemu-ga with its shared libraries + rootfs/).
+# virtio/ACPI/SATA-cdrom/isofs modules + the host's qemu-ga with its shared
+# libraries + rootfs/, which holds /etc/rc and a small NoCloud seed consumer).
 # Cached by inputs: the kernel package and version, busybox-static and
 # qemu-guest-agent versions, and the files of this directory. Prints guest.json.
 #
 # Kernel: the newest linux-image-<abi>-amd64 in the apt lists (sort -V), unless
 # LIBVIRT_BED_KERNEL_PACKAGE names one. Its extracted vmlinuz and modules are
-# kept in $LIBVIRT_BED_STATE_DIR/kernels/<package>_<version>/.
+# kept in $LIBVIRT_BED_STATE_DIR/kernels/<package>_<version>/ (extracted again
+# when the module list below changes).
+#
+# A rebuild replaces each file of the guest directory by rename (initrd.img,
+# vmlinuz, guest.json, then key): a domain starting meanwhile reads either the
+# old or the new file, never a missing or half-written one.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=SCRIPTDIR/../common.sh
 . "$here/../common.sh"
 
-modules=(virtio_pci virtio_blk virtio_scsi virtio_net virtio_console virtio_balloon af_packet unix button evdev)
+# cdrom sr_mod libata libahci ahci isofs: the NoCloud seed ISO, a SATA cdrom on
+# q35 (rootfs/usr/libexec/nocloud/nocloud.sh reads it).
+modules=(virtio_pci virtio_blk virtio_scsi virtio_net virtio_console virtio_balloon af_packet unix button evdev
+  cdrom sr_mod libata libahci ahci isofs ata_piix)
 marker="HVKIT-GUEST: READY"
 cmdline="console=ttyS0 panic=-1 loglevel=4"
 
@@ -55,7 +64,7 @@ if [ -z "$pver" ]; then
 fi
 kdir="$LVBED_STATE_DIR/kernels/${pkg}_$pver"
 
-if [ ! -s "$kdir/load-order" ]; then
+if [ ! -s "$kdir/load-order" ] || [ "$(cat "$kdir/modules.wanted" 2>/dev/null)" != "${modules[*]}" ]; then
   started="$(lvbed_now)"
   tmp="$(mktemp -d "$LVBED_STATE_DIR/kernels/.tmp.XXXXXX")"
   trap 'rm -rf "$tmp"' EXIT
@@ -103,6 +112,7 @@ if [ ! -s "$kdir/load-order" ]; then
     printf '%s\n' "$f" >>"$tmp/k/load-order"
   done
   printf '%s\n' "$pkg" "$pver" >"$tmp/k/package"
+  printf '%s\n' "${modules[*]}" >"$tmp/k/modules.wanted"
   rm -rf "$kdir"
   mv "$tmp/k" "$kdir"
   rm -rf "$tmp"
@@ -195,10 +205,16 @@ chmod 644 "$tmp/vmlinuz" "$tmp/initrd.img"
 } >"$tmp/guest.json"
 printf '%s\n' "$key" >"$tmp/key"
 rm -rf "$root"
-rm -rf "$out.old"
-[ ! -e "$out" ] || mv "$out" "$out.old"
-mv "$tmp" "$out"
-rm -rf "$out.old"
+if [ -d "$out" ]; then
+  # Other domains may be starting from these files right now: rename each
+  # over the old one (atomic), the key last.
+  for f in initrd.img vmlinuz guest.json key; do
+    mv -f "$tmp/$f" "$out/$f"
+  done
+  rm -rf "$tmp"
+else
+  mv "$tmp" "$out"
+fi
 trap - EXIT
 lvbed_log "guest built in $(lvbed_since "$started") s: $(du -h "$out/initrd.img" | cut -f1) initrd, kernel $pkg $pver"
 cat "$out/guest.json"
