@@ -67,6 +67,25 @@ describe('mapVirshError on recorded libvirt 9.0 texts', () => {
     expect(locked.retryable).toBe(true);
   });
 
+  it.each([
+    ['error: Domain is not running\n', 'invalid-power-state'],
+    [
+      'error: Failed to rename domain\nerror: Requested operation is not valid: cannot rename active domain\n',
+      'invalid-power-state',
+    ],
+    [
+      'error: Timed out during operation: cannot acquire state change lock (held by monitor=remoteDispatchDomainSnapshotCreateXML)\n',
+      'locked',
+    ],
+    [
+      "error: Failed to refresh pool default\nerror: Requested operation is not valid: pool 'default' has asynchronous jobs running.\n",
+      'locked',
+    ],
+  ])('maps %j to ConflictError %s', (stderr, reason) => {
+    const error = mapVirshError(stderr, { command: ['x'] });
+    expect((error as ConflictError).reason).toBe(reason);
+  });
+
   it('keeps anything else a ProviderApiError carrying virsh’s text', () => {
     const error = map('err-unknown-command', 'hvkit-lv1-no-such-command');
     expect(ProviderApiError.isInstance(error)).toBe(true);

@@ -71,7 +71,17 @@ const CONFLICT: readonly ConflictRule[] = [
   { pattern: /already exists with uuid/, reason: 'already-exists' },
   { pattern: /^storage volume '.*' exists already$/m, reason: 'already-exists' },
   { pattern: /already exists/, reason: 'already-exists' },
-  { pattern: /domain is not running/, reason: 'invalid-power-state' },
+  // virsh's own check says `Domain is not running` (domdisplay, vncdisplay); libvirt's `domain is
+  // not running`.
+  { pattern: /domain is not running/i, reason: 'invalid-power-state' },
+  { pattern: /cannot rename active domain/, reason: 'invalid-power-state' },
+  // Recorded by the snapshot work on the bed; the job-lock text is libvirt's (qemuDomainObjBeginJob).
+  { pattern: /cannot acquire state change lock/, reason: 'locked' },
+  { pattern: /has asynchronous jobs running/, reason: 'locked' },
+  {
+    pattern: /internal snapshot of a running VM must include the memory state/,
+    reason: 'invalid-power-state',
+  },
   { pattern: /domain is already running/, reason: 'invalid-power-state' },
   // `virsh start` of a running domain (virsh checks the state itself).
   { pattern: /^Domain is already active$/m, reason: 'invalid-power-state' },
