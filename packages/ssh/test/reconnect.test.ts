@@ -97,12 +97,16 @@ describe.skipIf(!bed)('dropped connections against a real sshd', () => {
 
   it('many concurrent calls across a drop: each either succeeds or fails honestly', async () => {
     const calls = Array.from({ length: 12 }, (_, index) =>
-      ssh.exec(['sh', '-c', `sleep 0.${(index % 5) + 1}; echo ${index}`]).then(
+      ssh.exec(['sh', '-c', `sleep 0.${(index % 5) + 5}; echo ${index}`]).then(
         (result) => ({ ok: true as const, result }),
         (error: unknown) => ({ ok: false as const, error }),
       ),
     );
-    await sleep(150);
+    // Kill once commands are running (a loaded machine may take a while to open the channels),
+    // while each still sleeps at least 0.5 s.
+    for (let waited = 0; ssh.stats.activeChannels === 0 && waited < 5_000; waited += 10)
+      await sleep(10);
+    await sleep(50);
     target.killChildren();
     const outcomes = await Promise.all(calls);
     for (const outcome of outcomes) {
