@@ -50,21 +50,23 @@ volume_id() {
 # the ports were probed and sr0 attached (the kernel waits for a module's async
 # probes), and on the bed the first read of the seed succeeded at once. A
 # /dev/sr* that cannot be read is still retried for up to 3 s (a drive that
-# settles late), which is also what an empty cdrom drive costs.
+# settles late); an empty drive (measured: dd says "No medium found", and
+# /sys/block/sr0/size is 2097151, not 0) only for 0.4 s.
 find_seed() {
   for dev in /dev/sr* /dev/sd* /dev/vd* /dev/hd*; do
     [ -b "$dev" ] || continue
     tries=1
     case "$dev" in /dev/sr*) tries=15 ;; esac
     while [ "$tries" -gt 0 ]; do
-      if dd if="$dev" of=/dev/null bs=2048 count=1 2>/dev/null; then
+      if err="$(dd if="$dev" of=/dev/null bs=2048 count=1 2>&1)"; then
         [ "$(volume_id "$dev")" = cidata ] && { echo "$dev"; return 0; }
         break
       fi
+      case "$err" in *"No medium"*) [ "$tries" -le 2 ] || tries=3 ;; esac
       tries=$((tries - 1))
       [ "$tries" -gt 0 ] && sleep 0.2
     done
-    case "$tries$dev" in 0/dev/sr*) say "$dev unreadable for 3 s (no medium?): skipped" ;; esac
+    case "$tries$dev" in 0/dev/sr*) say "$dev unreadable, skipped: ${err##*: }" ;; esac
   done
   return 1
 }

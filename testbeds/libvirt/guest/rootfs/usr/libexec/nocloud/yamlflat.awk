@@ -82,7 +82,7 @@ function uncomment(s,    i, c, q, prev) {
   q = ""; prev = " "
   for (i = 1; i <= length(s); i++) {
     c = substr(s, i, 1)
-    if (q != "") { if (c == q) q = "" }
+    if (q != "") { if (q == "\"" && c == "\\") { i++; c = "x" } else if (c == q) q = "" }
     else if (c == "\"" || c == "'") { if (prev == " " || prev == "\t" || index("[{,:", prev) > 0) q = c }
     else if (c == "#" && (prev == " " || prev == "\t")) return substr(s, 1, i - 1)
     prev = c
