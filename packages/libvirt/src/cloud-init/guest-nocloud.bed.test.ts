@@ -13,14 +13,22 @@
 //   `local-hostname` (cloud-init's order: user-data wins). The agent must report the user-data
 //   name and an address in 192.168.122.0/24 that dnsmasq leased to that MAC.
 // Everything made here is named `hvkit-gn-<random>-…` and removed in afterAll.
+//
+// Without the bed (but with the host's busybox, a bed package): the guest's YAML flattener
+// (yamlflat.awk, run by busybox awk as in the guest) reads the documents buildNoCloudDocuments
+// writes, and any JSON yamlJson writes, as the same values.
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { type VmSpec, type VmSpecInput, VmSpecSchema } from '@hvkit/core';
 import type { SshConnection } from '@hvkit/ssh';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectToBed, type LibvirtReady, requireLibvirtBed } from '../../test/libvirt-bed.js';
 import { buildDomainXml } from '../domain/domain-xml.js';
 import { Virsh } from '../virsh/virsh.js';
-import { buildNoCloudDocuments } from './nocloud.js';
+import { buildNoCloudDocuments, yamlJson } from './nocloud.js';
 import { buildSeedVolume, deleteSeedVolume } from './seed-volume.js';
 
 const bed = requireLibvirtBed();
@@ -222,4 +230,141 @@ describe.skipIf(!bed)('the bed guest applies a NoCloud seed', () => {
     const leased = await leases(dhcpMac);
     expect(leased.join('\n')).toContain(dhcpAddresses[0]);
   }, 420_000);
+});
+
+// ---- the guest's parser, offline --------------------------------------------------------------
+
+const FLATTENER = fileURLToPath(
+  new URL(
+    '../../../../testbeds/libvirt/guest/rootfs/usr/libexec/nocloud/yamlflat.awk',
+    import.meta.url,
+  ),
+);
+const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((path) => existsSync(path));
+
+/** The guest's view of a document: `path<TAB>value` lines from busybox awk -f yamlflat.awk. */
+function flatten(document: string): string[] {
+  if (BUSYBOX === undefined) throw new Error('no busybox');
+  const out = execFileSync(BUSYBOX, ['awk', '-f', FLATTENER], {
+    input: document,
+    encoding: 'utf8',
+  });
+  return out.split('\n').filter((line) => line !== '');
+}
+
+/** The same lines computed from the parsed JSON. */
+function flatOf(value: unknown, path = ''): string[] {
+  const join = (key: string | number) => (path === '' ? `${key}` : `${path}/${key}`);
+  if (Array.isArray(value)) return value.flatMap((item, index) => flatOf(item, join(index)));
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value).flatMap(([key, item]) => flatOf(item, join(key)));
+  return [`${path}\t${value === null ? 'null' : String(value)}`];
+}
+
+describe.skipIf(BUSYBOX === undefined)("the guest's NoCloud parser (busybox awk)", () => {
+  it('reads the documents buildNoCloudDocuments writes', () => {
+    const spec = VmSpecSchema.parse({
+      name: 'parse-me',
+      cpu: { count: 1 },
+      memory: { sizeMiB: 256 },
+      nics: [
+        {
+          network: 'default',
+          mac: '52:54:00:AA:00:01',
+          ipv4: { address: '192.168.122.77/24', gateway: '192.168.122.1' },
+          ipv6: { address: 'fd00::77/64', gateway: 'fe80::1' },
+          dns: { servers: ['192.168.122.1', 'fd00::1'], search: ['example.test', 'lab.test'] },
+        },
+        { network: 'default', mac: '52:54:00:aa:00:02', ipv4: 'dhcp' },
+        { network: 'default', mac: '52:54:00:aa:00:03', ipv4: 'none' },
+      ],
+      customization: { hostname: 'web1', domain: 'example.test', timeZone: 'Europe/Paris' },
+      cloudInit: {
+        userData:
+          '#cloud-config\nwrite_files:\n  - path: /etc/x\n    content: |\n      hostname: not-this\n      {\nhostname: from-user-data # the one\n',
+        metaData: { 'public-keys': ['ssh-ed25519 AAAA a@b'], tags: { role: 'it\'s "quoted" #1' } },
+      },
+    });
+    const plan = buildNoCloudDocuments(spec, { instanceId: 'i-123' });
+    if (plan === undefined) throw new Error('the spec needs a seed');
+    const { metaData, networkConfig, userData, vendorData } = plan.documents;
+    expect(flatten(metaData)).toEqual(flatOf(JSON.parse(metaData)));
+    expect(flatten(metaData)).toContain('local-hostname\tweb1.example.test');
+    expect(flatten(networkConfig ?? '')).toEqual(flatOf(JSON.parse(networkConfig ?? '')));
+    expect(flatten(networkConfig ?? '')).toEqual(
+      expect.arrayContaining([
+        'ethernets/nic0/match/macaddress\t52:54:00:aa:00:01',
+        'ethernets/nic0/addresses/0\t192.168.122.77/24',
+        'ethernets/nic0/addresses/1\tfd00::77/64',
+        'ethernets/nic0/routes/0/to\t0.0.0.0/0',
+        'ethernets/nic0/routes/0/via\t192.168.122.1',
+        'ethernets/nic1/dhcp4\ttrue',
+        'ethernets/nic2/dhcp4\tfalse',
+      ]),
+    );
+    // The block scalar's body is skipped: only the top-level hostname is a key.
+    expect(flatten(userData).filter((line) => line.startsWith('hostname\t'))).toEqual([
+      'hostname\tfrom-user-data',
+    ]);
+    expect(flatten(userData)).toContain('write_files/0/content\t');
+    expect(flatten(vendorData ?? '')).toEqual(['timezone\tEurope/Paris']);
+  });
+
+  it('reads YAML text meta-data and network-config as users write them', () => {
+    expect(flatten("instance-id: i-1\nlocal-hostname: 'db2.lan'   # comment\n")).toEqual([
+      'instance-id\ti-1',
+      'local-hostname\tdb2.lan',
+    ]);
+    const network = [
+      'network:',
+      '  version: 2',
+      '  ethernets:',
+      '    id0:',
+      '      match: {macaddress: "52:54:00:12:34:56"}',
+      '      addresses:',
+      '      - 10.0.0.5/24',
+      '      gateway4: 10.0.0.1',
+      '      nameservers:',
+      '        addresses: [10.0.0.1, 10.0.0.2]',
+      '    eth1:',
+      '      dhcp4: yes',
+      '',
+    ].join('\n');
+    expect(flatten(network)).toEqual([
+      'network/version\t2',
+      'network/ethernets/id0/match/macaddress\t52:54:00:12:34:56',
+      'network/ethernets/id0/addresses/0\t10.0.0.5/24',
+      'network/ethernets/id0/gateway4\t10.0.0.1',
+      'network/ethernets/id0/nameservers/addresses/0\t10.0.0.1',
+      'network/ethernets/id0/nameservers/addresses/1\t10.0.0.2',
+      'network/ethernets/eth1/dhcp4\tyes',
+    ]);
+  });
+
+  it('reads any JSON yamlJson writes as the same values (printable ASCII strings)', () => {
+    const key = fc.stringMatching(/^[a-z0-9][a-z0-9_-]{0,11}$/);
+    const scalar = fc.oneof(
+      fc
+        .string({ unit: fc.constantFrom(...' azAZ09:,#{}[]"\'\\-./|>&*!%@`'.split('')) })
+        .map((text) => text.trim() || 'x'),
+      fc.integer({ min: -1_000_000, max: 1_000_000 }),
+      fc.boolean(),
+      fc.constant(null),
+    );
+    const { tree } = fc.letrec<{ tree: unknown }>((tie) => ({
+      tree: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        scalar,
+        fc.array(tie('tree'), { minLength: 1, maxLength: 4 }),
+        fc.dictionary(key, tie('tree'), { minKeys: 1, maxKeys: 4 }),
+      ),
+    }));
+    const document = fc.dictionary(key, tree, { minKeys: 1, maxKeys: 5 });
+    fc.assert(
+      fc.property(document, (value) => {
+        expect(flatten(yamlJson(value))).toEqual(flatOf(value));
+      }),
+      { numRuns: 80 },
+    );
+  });
 });
