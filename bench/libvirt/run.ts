@@ -295,6 +295,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
 
 main()
   .then(() => cleanUp())
+  // After a --via-provider run something the provider started kept Node alive once the results
+  // were written and the connection closed (not investigated): end explicitly.
+  .then(() => process.exit(0))
   .catch(async (error: unknown) => {
     log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     await cleanUp();
