@@ -15,7 +15,7 @@ import { describeDomains, listDomains } from '../../packages/libvirt/src/invento
 import type { Virsh } from '../../packages/libvirt/src/virsh/virsh.js';
 import type { CountingTransport } from './bed.js';
 import type { OpenSsh } from './openssh.js';
-import { load1, type Spread, spread } from './stats.js';
+import { load1, pairedRatio, type Spread, spread } from './stats.js';
 
 type Side =
   | 'list --all (mux)'
@@ -35,7 +35,12 @@ interface Outcome {
 }
 
 /** Figures of one side. */
-export type DescribeSide = Spread & Outcome & { ratioToMuxList: number };
+export type DescribeSide = Spread &
+  Outcome & {
+    ratioToMuxList: number;
+    /** Median of the per-round ratios to that round's `list --all (mux)`. */
+    pairedRatioToMuxList: number;
+  };
 
 /** Result of {@link benchDescribe}. */
 export interface DescribeResult {
@@ -128,7 +133,18 @@ export async function benchDescribe(options: {
     order.map((side) => {
       const figures = spread(times.get(side) ?? []);
       const outcome = outcomes.get(side) as Outcome;
-      return [side, { ...figures, ...outcome, ratioToMuxList: figures.medianMs / peer }];
+      return [
+        side,
+        {
+          ...figures,
+          ...outcome,
+          ratioToMuxList: figures.medianMs / peer,
+          pairedRatioToMuxList: pairedRatio(
+            times.get(side) ?? [],
+            times.get('list --all (mux)') ?? [],
+          ),
+        },
+      ];
     }),
   ) as Record<Side, DescribeSide>;
   return { domains: names.length, rounds, sides: result, loadPerRound };

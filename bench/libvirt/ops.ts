@@ -12,7 +12,7 @@ import { shellCommand } from '@hvkit/ssh';
 import type { Virsh, VirshTransport } from '../../packages/libvirt/src/virsh/virsh.js';
 import type { CountingTransport } from './bed.js';
 import type { OpenSsh, SshMode } from './openssh.js';
-import { load1, type Spread, spread } from './stats.js';
+import { load1, pairedRatio, type Spread, spread } from './stats.js';
 
 const KINDS = ['domstate', 'dominfo', 'domuuid', 'list'] as const;
 
@@ -58,6 +58,8 @@ export interface OpsResult {
   sides: Record<Side, Spread & { ops: number; perOpMs: number }>;
   /** hvkit sequential / ControlMaster sequential (goal ≤ 1.0). */
   ratioToMux: number;
+  /** Median of the per-round ratios hvkit / ControlMaster (rounds are interleaved pairs). */
+  pairedRatioToMux: number;
   /** hvkit concurrent / ControlMaster concurrent. */
   ratioToMuxConcurrent: number;
   /** new-ssh per op / hvkit per op (goal ≥ 10). */
@@ -237,6 +239,7 @@ export async function benchOps(options: {
     domains: [...domains],
     sides: result,
     ratioToMux: result.hvkit.medianMs / result.mux.medianMs,
+    pairedRatioToMux: pairedRatio(times.hvkit, times.mux),
     ratioToMuxConcurrent: result['hvkit-concurrent'].medianMs / result['mux-concurrent'].medianMs,
     speedupOverNewSsh: result.new.perOpMs / result.hvkit.perOpMs,
     hvkitExecsPerOp,

@@ -98,7 +98,7 @@ function opsTable(ops: OpsResult): string {
     '',
     markdownTable(['side', 'ops/round', 'median', 'min–max', 'per op'], rows),
     '',
-    `hvkit / ControlMaster, sequential: **${ratio(ops.ratioToMux)}** (goal ≤ 1.0×); ${ops.settings.concurrency} in flight: ${ratio(ops.ratioToMuxConcurrent)}. ` +
+    `hvkit / ControlMaster, sequential: **${ratio(ops.ratioToMux)}** (median of the per-round ratios ${ratio(ops.pairedRatioToMux)}; goal ≤ 1.0×); ${ops.settings.concurrency} in flight: ${ratio(ops.ratioToMuxConcurrent)}. ` +
       `New ssh per op / hvkit per op: **${ops.speedupOverNewSsh.toFixed(1)}×** faster (goal ≥ 10×). ` +
       `The same virsh commands run by one shell on the host (host-floor, no transport per command): ${ops.sides['host-floor'].perOpMs.toFixed(2)} ms per op. ` +
       `hvkit SSH execs per op: ${ops.hvkitExecsPerOp}; output mismatches between sides: ${ops.mismatches}; load per round: ${ops.loadPerRound.join(', ')}.`,
@@ -110,7 +110,7 @@ function describeTable(describe: DescribeResult): string {
     side,
     `${figures.medianMs.toFixed(1)} ms`,
     `${figures.minMs.toFixed(1)}–${figures.maxMs.toFixed(1)} ms`,
-    ratio(figures.ratioToMuxList),
+    `${ratio(figures.ratioToMuxList)} (paired ${ratio(figures.pairedRatioToMuxList)})`,
     String(figures.execs),
     String(figures.count),
   ]);
@@ -138,7 +138,7 @@ function transferTable(transfer: TransferResult): string {
     markdownTable(header, [...rows(transfer.upload), ...rows(transfer.download)]),
     '',
     `${transfer.sizeMiB} MiB, ${transfer.rounds} rounds, SHA-256 ${transfer.sha256.slice(0, 16)}… checked on every side; hashing alone ${transfer.hashAloneMs} ms. ` +
-      `uploadVolume ÷ cat > f: **${ratio(transfer.uploadRatio)}**, downloadVolume ÷ cat f: **${ratio(transfer.downloadRatio)}** of the throughput (goal ≥ 0.8×). Load per round: ${transfer.loadPerRound.join(', ')}.`,
+      `uploadVolume ÷ cat > f: **${ratio(transfer.uploadRatio)}** (paired ${ratio(transfer.pairedUploadRatio)}), downloadVolume ÷ cat f: **${ratio(transfer.downloadRatio)}** (paired ${ratio(transfer.pairedDownloadRatio)}) of the throughput (goal ≥ 0.8×). Load per round: ${transfer.loadPerRound.join(', ')}.`,
   ].join('\n');
 }
 

@@ -76,3 +76,12 @@ export function rssSampler(everyMs = 20): { stop(): { baselineMiB: number; peakM
     },
   };
 }
+
+/**
+ * Median of the per-round ratios `a[i] / b[i]`: rounds are interleaved, so a pair saw the same
+ * moment of the machine; under a load that drifts during the run this is steadier than the ratio
+ * of the two medians.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  return median(a.map((value, index) => value / (b[index] ?? Number.NaN)));
+}

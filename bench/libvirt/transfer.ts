@@ -23,7 +23,7 @@ import {
 } from '../../packages/libvirt/src/storage/storage.js';
 import type { Virsh } from '../../packages/libvirt/src/virsh/virsh.js';
 import type { OpenSsh } from './openssh.js';
-import { load1, rssSampler, type Spread, spread } from './stats.js';
+import { load1, pairedRatio, rssSampler, type Spread, spread } from './stats.js';
 
 const MiB = 1024 * 1024;
 const BLOCK_BYTES = 4 * MiB;
@@ -78,6 +78,9 @@ export interface TransferResult {
   uploadRatio: number;
   /** downloadVolume throughput / `cat f` (mux) throughput (goal ≥ 0.8). */
   downloadRatio: number;
+  /** Medians of the per-round throughput ratios (rounds are interleaved). */
+  pairedUploadRatio: number;
+  pairedDownloadRatio: number;
   loadPerRound: number[];
 }
 
@@ -310,6 +313,14 @@ export async function benchTransfer(options: {
     download,
     uploadRatio: upload['cat > f (mux)'].medianMs / upload.uploadVolume.medianMs,
     downloadRatio: download['cat f (mux)'].medianMs / download.downloadVolume.medianMs,
+    pairedUploadRatio: pairedRatio(
+      upTimes.get('cat > f (mux)') ?? [],
+      upTimes.get('uploadVolume') ?? [],
+    ),
+    pairedDownloadRatio: pairedRatio(
+      downTimes.get('cat f (mux)') ?? [],
+      downTimes.get('downloadVolume') ?? [],
+    ),
     loadPerRound,
   };
 }
