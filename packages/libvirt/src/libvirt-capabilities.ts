@@ -76,7 +76,7 @@ export const LIBVIRT_CAPABILITY_DECLARATIONS = {
   'storage.thin': 'supported',
   'storage.thick': {
     level: 'supported',
-    note: 'thick preallocates qcow2 metadata (raw: full); eagerZeroedThick allocates the whole volume',
+    note: 'both thick kinds allocate the whole volume up front (qcow2: --prealloc-metadata, which qemu-img fallocates; raw: full allocation); blocks read as zeros, none are written',
   },
   'storage.storagePolicies': {
     level: 'unsupported',
@@ -90,8 +90,14 @@ export const LIBVIRT_CAPABILITY_DECLARATIONS = {
     level: 'unsupported',
     note: 'libvirt applies a VLAN tag only on Open vSwitch connections; the test bed has none, so it is unproven',
   },
-  'network.staticIp': { level: 'unsupported', note: 'not implemented yet' },
-  'network.dhcp': { level: 'unsupported', note: 'not implemented yet' },
+  'network.staticIp': {
+    level: 'supported',
+    note: 'written to the NoCloud seed’s network-config (version 2, matched by MAC); the guest’s cloud-init applies it',
+  },
+  'network.dhcp': {
+    level: 'supported',
+    note: 'dhcp4 in the NoCloud seed’s network-config; on a libvirt NAT network its dnsmasq answers',
+  },
   'network.bridge': {
     level: 'supported',
     note: 'a NIC on a host bridge (interface type bridge)',
@@ -154,7 +160,10 @@ export const LIBVIRT_CAPABILITY_DECLARATIONS = {
     note: 'keyed by URL, format and conversion; reused only when the content is known to be the same (sha256, ETag/Last-Modified, or the same bytes)',
   },
 
-  'guest.cloudInit': { level: 'unsupported', note: 'not implemented yet' },
+  'guest.cloudInit': {
+    level: 'supported',
+    note: 'a NoCloud seed ISO (cidata: meta-data, user-data, network-config, vendor-data) built by hvkit and attached read-only; deleted with the VM',
+  },
   'guest.tools': {
     level: 'supported',
     note: 'toolsState is the state of the QEMU guest agent channel',
@@ -163,7 +172,10 @@ export const LIBVIRT_CAPABILITY_DECLARATIONS = {
     level: 'supported',
     note: 'virsh guestinfo (hostname, OS, interfaces) from the QEMU guest agent, with a 5 s agent timeout',
   },
-  'guest.customization': { level: 'unsupported', note: 'not implemented yet' },
+  'guest.customization': {
+    level: 'supported',
+    note: 'hostname and domain as the seed’s local-hostname, time zone as vendor-data: applied by cloud-init in the guest',
+  },
   'guest.monitoring': {
     level: 'unsupported',
     note: 'qemu-ga reports no uptime; file-system figures are passed on where the agent gives them, but that is not the whole capability',

@@ -556,7 +556,7 @@ export class LibvirtDriver implements ProviderDriver {
       kind: ref.k,
       progress: {},
       cancelable: false,
-      createdAt: new Date(ref.at).toISOString(),
+      createdAt: new Date(ref.at === 0 ? this.#clock.now() : ref.at).toISOString(),
     };
     const now = new Date(this.#clock.now()).toISOString();
     const needsVm =
@@ -572,7 +572,14 @@ export class LibvirtDriver implements ProviderDriver {
     } else if (ref.s === 1) {
       return { ...base, state: 'succeeded', finishedAt: now };
     }
-    if (this.#clock.now() - ref.at < FOREIGN_TASK_HORIZON_MS) return { ...base, state: 'running' };
+    // A keyed id carries no start time (it is the same on every retry): its work may still run
+    // in the process that holds it.
+    if (ref.at === 0 || this.#clock.now() - ref.at < FOREIGN_TASK_HORIZON_MS)
+      return {
+        ...base,
+        state: 'running',
+        progress: { message: 'running in another process (or ended there without a result)' },
+      };
     return {
       ...base,
       state: 'failed',
@@ -1028,7 +1035,16 @@ export class LibvirtDriver implements ProviderDriver {
     // A keyed power action: the same key on the same domain is the same task, even after the
     // domain reached the state the first call asked for.
     const keyedRef =
-      key === undefined ? undefined : { k: kind, v: id, at: 0, x: { ik: shortHash(key, 32) } };
+      key === undefined
+        ? undefined
+        : {
+            k: kind,
+            v: id,
+            at: 0,
+            x: { ik: shortHash(key, 32) },
+            // Every power action but a graceful shutdown has ended before its id is handed out.
+            ...(action === 'shutdown' ? {} : { s: 1 as const }),
+          };
     if (keyedRef !== undefined) {
       const earlier = this.#tasks.get(encodeTaskId(keyedRef));
       if (earlier !== undefined) return { taskId: earlier.id, snapshot: earlier };
@@ -1064,6 +1080,8 @@ export class LibvirtDriver implements ProviderDriver {
         if (state.powerState !== 'on') throw notOn();
         return start(async () => {
           await this.#virsh.run(['destroy', '--', state.uuid], call);
+          // Its display is gone; a later start may give the port to another domain.
+          await this.#consoles.closeDomain(state.uuid);
         });
       case 'reset':
         if (state.powerState !== 'on') throw notOn();
@@ -1232,7 +1250,11 @@ export class LibvirtDriver implements ProviderDriver {
             onProgress: (bytesDone, bytesTotal) => work.progress({ bytesDone, bytesTotal }),
           },
         );
-        this.#records.set(result.uuid, { template: false });
+        this.#records.set(result.uuid, {
+          template: false,
+          ...(key === undefined ? {} : { key: shortHash(key, 32), spec: optionsHash }),
+        });
+        this.#events.learn(result.name, result.uuid);
         return this.get(result.uuid, {});
       },
       { background: true, cancelable: true, keyed: key !== undefined },

@@ -148,7 +148,8 @@ export class LibvirtTasks {
         state: 'running',
         progress: {},
         cancelable: options.cancelable ?? false,
-        createdAt: new Date(ref.at).toISOString(),
+        // Keyed ids carry no time (`at: 0`): the snapshot still says when this run started.
+        createdAt: new Date(ref.at === 0 ? this.#clock.now() : ref.at).toISOString(),
         startedAt: now,
       },
       controller,

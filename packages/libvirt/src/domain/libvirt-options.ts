@@ -16,7 +16,8 @@ export const LibvirtVmOptionsSchema = z
   .object({
     /**
      * Hypervisor: `kvm` (hardware-assisted) or `qemu` (TCG emulation, slow but works without
-     * /dev/kvm). Default: what the driver found the host supports.
+     * /dev/kvm). Default: the provider's `defaults.domainType`, else `kvm` (`validate()` warns
+     * when the host has no KVM).
      */
     domainType: z.enum(['qemu', 'kvm']).optional(),
     /**
