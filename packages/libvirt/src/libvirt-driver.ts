@@ -96,7 +96,6 @@ import {
   snapshotTreeAfterList,
 } from './snapshots/snapshots.js';
 import {
-  cloneVolume,
   createVolume,
   deleteVolume,
   listStoragePools,
@@ -1396,7 +1395,7 @@ export class LibvirtDriver implements ProviderDriver {
   async importImage(
     source: ImageImportSource,
     image: ParsedInput['importImageOptions'],
-    options: DriverOptions,
+    _options: DriverOptions,
   ): Promise<TaskStart> {
     const ref = this.#tasks.ref('image.import');
     return this.#tasks.start(
@@ -1428,7 +1427,7 @@ export class LibvirtDriver implements ProviderDriver {
   async importDisk(
     spec: ParsedInput['diskImportSpec'],
     source: AsyncIterable<Uint8Array>,
-    options: DriverOptions,
+    _options: DriverOptions,
   ): Promise<TaskStart> {
     const ref = this.#tasks.ref('disk.import');
     return this.#tasks.start(
