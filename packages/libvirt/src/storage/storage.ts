@@ -5,7 +5,7 @@
  * caller's iterable as the SSH window allows, stdout is handed on as it arrives.
  */
 import { createHash } from 'node:crypto';
-import { type HvkitError, InvalidSpecError, ProviderApiError, type StoragePool } from '@hvkit/core';
+import { InvalidSpecError, ProviderApiError, type StoragePool } from '@hvkit/core';
 import { mapVirshError } from '../libvirt-errors.js';
 import type { Virsh } from '../virsh/virsh.js';
 import { parseNameList, parseVolListDetails } from '../virsh/virsh-parse.js';
