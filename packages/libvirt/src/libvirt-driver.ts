@@ -86,6 +86,7 @@ import {
 } from './libvirt-tasks.js';
 import { EventLog } from './monitoring/events.js';
 import { getMetrics, MetricsSampler } from './monitoring/metrics.js';
+import { sleep } from './sleep.js';
 import {
   createSnapshot,
   deleteSnapshot,
@@ -233,20 +234,6 @@ function conflict(
   provider: string,
 ) {
   return new ConflictError(reason, message, { provider });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }
 
 /** What one state read of a domain gives. */
@@ -609,38 +596,51 @@ export class LibvirtDriver implements ProviderDriver {
     const seed = buildNoCloudDocuments(seeded, { instanceId: uuid })?.documents;
     // A keyed create's id is the same on every retry (no nonce, no time): a retry while it runs
     // here finds the task, a retry after it finished finds the domain.
-    const ref =
-      key === undefined ? this.#tasks.ref('vm.create', uuid) : { k: 'vm.create', v: uuid, at: 0 };
-    if (key !== undefined) {
-      const running = this.#tasks.get(encodeTaskId(ref));
-      if (running !== undefined) {
-        if (this.#keyedSpecs.get(running.id) !== specHash)
-          throw conflict(
-            'idempotency-mismatch',
-            'the idempotency key was used for another spec',
-            this.name,
-          );
-        return { taskId: running.id, snapshot: running };
-      }
-      const existing = await this.#findByUuid(uuid, options);
-      if (existing !== undefined) {
-        if (existing.record?.spec !== specHash)
-          throw conflict(
-            'idempotency-mismatch',
-            `the idempotency key was used for another spec (domain ${existing.name})`,
-            this.name,
-          );
-        const vm = await this.get(uuid, options);
-        this.#keyedSpecs.set(encodeTaskId(ref), specHash);
-        return this.#tasks.start(ref, async () => vm, { keyed: true });
-      }
-    }
+    const keyed = await this.#keyed('vm.create', uuid, key, specHash, 'spec', options);
+    if ('done' in keyed) return keyed.done;
+    const { ref } = keyed;
     if (key !== undefined) this.#keyedSpecs.set(encodeTaskId(ref), specHash);
     return this.#tasks.start(ref, (work) => this.#createDomain(seeded, uuid, record, seed, work), {
       background: true,
       cancelable: true,
       keyed: key !== undefined,
     });
+  }
+
+  /**
+   * The task ref of a create or clone, or — for a keyed one — what an earlier call with the same
+   * key made: its task while it runs here, its domain once it exists (the same `hash` of the
+   * request, else ConflictError `idempotency-mismatch`). A keyed ref carries no nonce and no time,
+   * so its id is the same on every retry.
+   */
+  async #keyed(
+    kind: 'vm.create' | 'vm.clone',
+    uuid: string,
+    key: string | undefined,
+    hash: string,
+    what: string,
+    options: DriverOptions,
+  ): Promise<{ ref: LibvirtTaskRef } | { done: TaskStart }> {
+    if (key === undefined) return { ref: this.#tasks.ref(kind, uuid) };
+    const ref: LibvirtTaskRef = { k: kind, v: uuid, at: 0 };
+    const id = encodeTaskId(ref);
+    const mismatch = (domain?: string) =>
+      conflict(
+        'idempotency-mismatch',
+        `the idempotency key was used for another ${what}${domain === undefined ? '' : ` (domain ${domain})`}`,
+        this.name,
+      );
+    const running = this.#tasks.get(id);
+    if (running !== undefined) {
+      if (this.#keyedSpecs.get(id) !== hash) throw mismatch();
+      return { done: { taskId: id, snapshot: running } };
+    }
+    const existing = await this.#findByUuid(uuid, options);
+    if (existing === undefined) return { ref };
+    if (existing.record?.spec !== hash) throw mismatch(existing.name);
+    const vm = await this.get(uuid, options);
+    this.#keyedSpecs.set(id, hash);
+    return { done: await this.#tasks.start(ref, async () => vm, { keyed: true }) };
   }
 
   #dryBuild(spec: VmSpec): void {
@@ -1190,32 +1190,9 @@ export class LibvirtDriver implements ProviderDriver {
       host: this.#host,
       provider: this.name,
     });
-    const ref =
-      key === undefined ? this.#tasks.ref('vm.clone', uuid) : { k: 'vm.clone', v: uuid, at: 0 };
-    if (key !== undefined) {
-      const running = this.#tasks.get(encodeTaskId(ref));
-      if (running !== undefined) {
-        if (this.#keyedSpecs.get(running.id) !== optionsHash)
-          throw conflict(
-            'idempotency-mismatch',
-            'the idempotency key was used for another clone',
-            this.name,
-          );
-        return { taskId: running.id, snapshot: running };
-      }
-      const existing = await this.#findByUuid(uuid, options);
-      if (existing !== undefined) {
-        if (existing.record?.spec !== optionsHash)
-          throw conflict(
-            'idempotency-mismatch',
-            `the idempotency key was used for another clone (domain ${existing.name})`,
-            this.name,
-          );
-        const vm = await this.get(uuid, options);
-        this.#keyedSpecs.set(encodeTaskId(ref), optionsHash);
-        return this.#tasks.start(ref, async () => vm, { keyed: true });
-      }
-    }
+    const keyed = await this.#keyed('vm.clone', uuid, key, optionsHash, 'clone', options);
+    if ('done' in keyed) return keyed.done;
+    const { ref } = keyed;
     // The source is read and checked before the task starts: a refused clone makes no task.
     const source = await readCloneSource(this.#virsh, id, {
       signal: options.signal,

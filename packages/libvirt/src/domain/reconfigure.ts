@@ -70,6 +70,7 @@ import {
   type Warning,
 } from '@hvkit/core';
 import { describeDomain } from '../inventory/inventory.js';
+import { sleep } from '../sleep.js';
 import {
   type CreateVolumeSpec,
   createVolume,
@@ -1320,24 +1321,6 @@ export interface ReconfigureOutcome {
   applied: string[];
   pendingRestart: string[];
   warnings: Warning[];
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }
 
 /** `applied`/`pendingRestart` lists: `addDisks[0]`, `addDisks[1]` collapse to `addDisks` when they agree. */

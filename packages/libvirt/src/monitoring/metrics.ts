@@ -25,6 +25,7 @@
  * A domain that is not running (shut off, crashed) reports 0 for every figure, like the Mock.
  */
 import { METRIC_UNITS, type MetricName, MetricNameSchema, type MetricSeries } from '@hvkit/core';
+import { sleep as abortableSleep } from '../sleep.js';
 import type { Virsh, VirshCallOptions } from '../virsh/virsh.js';
 import { type DomStats, parseDomStats } from '../virsh/virsh-parse.js';
 
@@ -211,24 +212,6 @@ export function metricValues(
   };
 }
 
-function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 async function sample(
   virsh: Virsh,
   domain: string,
@@ -262,7 +245,7 @@ export async function getMetrics(
   options: MetricsOptions = {},
 ): Promise<MetricSeries[]> {
   const now = options.now ?? Date.now;
-  const sleep = options.sleep ?? defaultSleep;
+  const sleep = options.sleep ?? abortableSleep;
   const intervalMs = options.intervalMs ?? 1000;
   const sampler = options.sampler;
   let first = sampler?.usable(domain, now());

@@ -12,6 +12,7 @@ import {
   type StdinSource,
 } from '@hvkit/ssh';
 import { mapVirshError } from '../libvirt-errors.js';
+import { sleep } from '../sleep.js';
 import { virshCommandLine } from './virsh-quote.js';
 
 /**
@@ -97,24 +98,6 @@ function resendable(stdin: unknown): boolean {
   return stdin === undefined || typeof stdin === 'string' || stdin instanceof Uint8Array;
 }
 
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /**
  * Runs virsh on a libvirt host over an SSH connection: always `virsh -q -c <uri>`, every argument
  * passed through `@hvkit/ssh`'s shell quoting, and for {@link runMany} first through virsh's own
@@ -195,7 +178,7 @@ export class Virsh {
       const again =
         notSent(error) || (options.idempotent === true && TransportError.isInstance(error));
       if (delay === undefined || !again || !resendable(options.stdin)) throw error;
-      await pause(delay, options.signal);
+      await sleep(delay, options.signal);
     }
   }
 
@@ -264,7 +247,7 @@ export class Virsh {
       // Every command failed because virsh could not reach libvirtd (restarting): nothing ran.
       for (const delay of LIBVIRTD_RETRY_DELAYS_MS) {
         if (!done.results.every((result) => !result.ok && notSent(result.error))) break;
-        await pause(delay, options.signal);
+        await sleep(delay, options.signal);
         done = await this.#runBatch(commands, batch.first, batch.parts, marker, options);
       }
       results.push(...done.results);
