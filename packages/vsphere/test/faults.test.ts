@@ -178,7 +178,10 @@ describe('an idle session that expires mid-run (vcsim -idle)', () => {
       expect(loginsPerStep[step], step).toBeGreaterThanOrEqual(1);
       expect(loginsPerStep[step], step).toBeLessThanOrEqual(2);
     }
-    expect(relogins(lines)).toBe(
+    // Every Login after expiry was caused by a request that found its session gone. Two requests
+    // of one step in flight together may both find it (two log lines) and share one single-flight
+    // Login, so there are at least as many detections as logins.
+    expect(relogins(lines)).toBeGreaterThanOrEqual(
       Object.values(loginsPerStep).reduce((sum, count) => sum + count, 0),
     );
     expect(await listNamed(provider, { name })).toEqual([]);
