@@ -63,6 +63,7 @@ import {
   readCloneSource,
 } from './domain/clone.js';
 import { buildDomainXml, type DomainNetwork, type DomainVolume } from './domain/domain-xml.js';
+import { managedSave } from './domain/managed-save.js';
 import { reconfigureCan, reconfigureDomain } from './domain/reconfigure.js';
 import {
   HVKIT_VM_KEY,
@@ -1108,10 +1109,12 @@ export class LibvirtDriver implements ProviderDriver {
         if (options.toDisk)
           return this.#tasks.start(
             ref,
-            async (work) => {
-              await this.#virsh.run(['managedsave', '--', state.uuid], { signal: work.signal });
-            },
-            { background: true },
+            (work) =>
+              managedSave(this.#virsh, state.uuid, {
+                signal: work.signal,
+                onProgress: (bytesDone, bytesTotal) => work.progress({ bytesDone, bytesTotal }),
+              }),
+            { background: true, cancelable: true },
           );
         return start(async () => {
           await this.#virsh.run(['suspend', '--', state.uuid], call);
