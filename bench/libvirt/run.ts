@@ -23,6 +23,7 @@
  * `$TMPDIR/hvkit-bench-libvirt-<run>.pid` on this machine) is removed at the start. Results:
  * results/<timestamp>.json and .md.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -281,6 +282,11 @@ async function main(): Promise<void> {
   ].join('\n');
   const markdownPath = join(resultDir, `${stamp}.md`);
   writeFileSync(markdownPath, markdown);
+  // Committed results must pass the repository's `biome ci` (which formats JSON and markdown).
+  spawnSync('npx', ['--no-install', 'biome', 'format', '--write', jsonPath, markdownPath], {
+    cwd: repo,
+    stdio: 'ignore',
+  });
   process.stdout.write(
     `${markdown}\nresults: ${relative(repo, jsonPath)}, ${relative(repo, markdownPath)}\n`,
   );
