@@ -1019,12 +1019,15 @@ export class LibvirtDriver implements ProviderDriver {
       call,
     );
     this.#records.delete(state.uuid);
-    for (const path of owned) {
-      await this.#virsh.run(['vol-delete', '--', path], call).catch((error: unknown) => {
-        // A disk that is not a pool volume (a host file the user attached) stays.
-        if (!NotFoundError.isInstance(error)) throw error;
-      });
-    }
+    if (owned.length === 0) return;
+    // One virsh for all volumes. A disk that is not a pool volume (a host file the user attached)
+    // is not found and stays.
+    const results = await this.#virsh.runMany(
+      owned.map((path) => ['vol-delete', '--', path]),
+      call,
+    );
+    const failed = results.find((result) => !result.ok && !NotFoundError.isInstance(result.error));
+    if (failed !== undefined && !failed.ok) throw failed.error;
   }
 
   // ---- power --------------------------------------------------------------------------------
@@ -1425,8 +1428,7 @@ export class LibvirtDriver implements ProviderDriver {
 
   // ---- storage and networks -----------------------------------------------------------------
 
-  listStoragePools(options: DriverOptions): Promise<StoragePool[]> {
-    void options;
+  listStoragePools(_options: DriverOptions): Promise<StoragePool[]> {
     return listStoragePools(this.#virsh);
   }
 
