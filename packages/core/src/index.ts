@@ -10,6 +10,7 @@ export * from './model/common.js';
 export * from './model/operations.js';
 export * from './model/vm.js';
 export * from './model/vm-spec.js';
+export * from './network-config.js';
 export type { ParsedInput } from './parsed-input.js';
 export type * from './provider.js';
 export * from './redact.js';

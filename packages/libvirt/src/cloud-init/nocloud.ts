@@ -30,6 +30,7 @@ import {
   type CloudInit,
   InvalidSpecError,
   type NicSpec,
+  netplanEthernet,
   type SpecIssue,
   type VmSpec,
   type Warning,
@@ -181,40 +182,6 @@ function checkIpv6(
 
 // ---- network config ---------------------------------------------------------------------------
 
-/** A network config v2 `ethernets` entry for one NIC (the shape vSphere's netplan entry has). */
-function ethernetEntry(nic: NicSpec, mac: string): Record<string, unknown> {
-  const entry: Record<string, unknown> = { match: { macaddress: mac } };
-  const addresses: string[] = [];
-  const routes: { to: string; via: string }[] = [];
-  if (nic.ipv4 === 'dhcp') entry.dhcp4 = true;
-  else if (nic.ipv4 !== undefined) {
-    entry.dhcp4 = false;
-    if (typeof nic.ipv4 === 'object') {
-      addresses.push(nic.ipv4.address);
-      if (nic.ipv4.gateway !== undefined) routes.push({ to: '0.0.0.0/0', via: nic.ipv4.gateway });
-    }
-  }
-  if (nic.ipv6 === 'dhcp') entry.dhcp6 = true;
-  else if (nic.ipv6 === 'slaac') {
-    entry.dhcp6 = false;
-    entry['accept-ra'] = true;
-  } else if (nic.ipv6 !== undefined) {
-    entry.dhcp6 = false;
-    if (typeof nic.ipv6 === 'object') {
-      addresses.push(nic.ipv6.address);
-      if (nic.ipv6.gateway !== undefined) routes.push({ to: '::/0', via: nic.ipv6.gateway });
-    }
-  }
-  if (addresses.length > 0) entry.addresses = addresses;
-  if (routes.length > 0) entry.routes = routes;
-  if (nic.dns !== undefined) {
-    const nameservers: Record<string, string[]> = { addresses: nic.dns.servers };
-    if (nic.dns.search !== undefined) nameservers.search = nic.dns.search;
-    entry.nameservers = nameservers;
-  }
-  return entry;
-}
-
 /** Checks one addressed NIC; returns its MAC (lower case) or undefined after recording why. */
 function checkNic(
   nic: NicSpec,
@@ -266,7 +233,7 @@ function generatedNetworkConfig(
   nics.forEach((nic, index) => {
     if (!addressed(nic)) return;
     const mac = checkNic(nic, index, macs, issues);
-    if (mac !== undefined) ethernets[`nic${index}`] = ethernetEntry(nic, mac);
+    if (mac !== undefined) ethernets[`nic${index}`] = netplanEthernet(nic, { macaddress: mac });
   });
   return { version: 2, ethernets };
 }
