@@ -177,6 +177,14 @@ function preallocationOf(disk: NonNullable<VmSpec['disks']>[number]): {
   return { preallocation: disk.format === 'raw' ? 'full' : 'metadata' };
 }
 
+/** What brings a domain back: `resume` when paused, `dompmwakeup` from guest S3/S4, else `start`. */
+function wakeArgs(state: { libvirtState: string; uuid: string }): string[] {
+  if (state.libvirtState === 'paused') return ['resume', '--', state.uuid];
+  if (state.libvirtState === 'pmsuspended') return ['dompmwakeup', '--', state.uuid];
+  // A managed-saved domain is shut off with a saved image: `start` restores it.
+  return ['start', '--', state.uuid];
+}
+
 /** The spec with a generated MAC on every NIC that has none (the seed matches NICs by MAC). */
 function withMacs(spec: VmSpec): VmSpec {
   if (spec.nics === undefined || spec.nics.every((nic) => nic.mac !== undefined)) return spec;
@@ -1069,14 +1077,8 @@ export class LibvirtDriver implements ProviderDriver {
           );
         if (state.powerState === 'on')
           throw conflict('invalid-power-state', `${state.name} is already on`, this.name);
-        const args =
-          state.libvirtState === 'paused'
-            ? ['resume', '--', state.uuid]
-            : state.libvirtState === 'pmsuspended'
-              ? ['dompmwakeup', '--', state.uuid]
-              : ['start', '--', state.uuid];
         return start(async () => {
-          await this.#virsh.run(args, call);
+          await this.#virsh.run(wakeArgs(state), call);
         });
       }
       case 'off':
@@ -1129,14 +1131,8 @@ export class LibvirtDriver implements ProviderDriver {
             `${state.name} is ${state.powerState}, not suspended`,
             this.name,
           );
-        const args =
-          state.libvirtState === 'paused'
-            ? ['resume', '--', state.uuid]
-            : state.libvirtState === 'pmsuspended'
-              ? ['dompmwakeup', '--', state.uuid]
-              : ['start', '--', state.uuid];
         return start(async () => {
-          await this.#virsh.run(args, call);
+          await this.#virsh.run(wakeArgs(state), call);
         });
       }
     }
