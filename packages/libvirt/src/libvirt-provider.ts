@@ -6,41 +6,37 @@ import {
   type Provider,
   systemClock,
 } from '@hvkit/core';
-import { createSshTransport, type HostKeyPolicy, type SshConnection } from '@hvkit/ssh';
+import { createSshTransport, type SshConnection, type SshTransportOptions } from '@hvkit/ssh';
 import { type LibvirtDefaults, LibvirtDriver } from './libvirt-driver.js';
 import { Virsh } from './virsh/virsh.js';
 
-/** Settings of {@link createLibvirtProvider}. */
-export interface LibvirtProviderSettings {
+/**
+ * Settings of {@link createLibvirtProvider}. The SSH ones (`host`, `port`, `privateKey`,
+ * `passphrase`, `agent`, `hostKey`, `maxChannels`, `keepaliveIntervalMs`) are `@hvkit/ssh`'s, with
+ * its defaults; `hostKey` is required: there is no trust-on-first-use.
+ */
+export interface LibvirtProviderSettings
+  extends Pick<
+    SshTransportOptions,
+    | 'host'
+    | 'port'
+    | 'privateKey'
+    | 'passphrase'
+    | 'agent'
+    | 'hostKey'
+    | 'maxChannels'
+    | 'keepaliveIntervalMs'
+  > {
   /** Instance name, carried by every VM ref. Default `libvirt`. */
   name?: string | undefined;
-  /** SSH host of the libvirt host. */
-  host: string;
-  /** SSH port. Default 22. */
-  port?: number | undefined;
   /** SSH user; must be allowed to use `qemu:///system` (group `libvirt` on Debian). */
   username: string;
-  /** Private key (text or bytes). Never logged. Give this, `agent`, or both. */
-  privateKey?: string | Uint8Array | undefined;
-  /** Passphrase of an encrypted `privateKey`. Never logged. */
-  passphrase?: string | undefined;
-  /** ssh-agent socket path, or `true` for `SSH_AUTH_SOCK`. */
-  agent?: string | true | undefined;
-  /**
-   * How the host key is trusted: `{ fingerprint256: 'SHA256:…' }`, `{ knownHosts: path }`, or
-   * `{ insecure: true }` (warns once). Required: there is no trust-on-first-use.
-   */
-  hostKey: HostKeyPolicy;
   /** libvirt URI on the host. Default `qemu:///system`. */
   uri?: string | undefined;
   /** Name reported as `placement.host`. Default `host`. */
   hostName?: string | undefined;
   /** Pool and domain type of new domains when a spec does not say. */
   defaults?: LibvirtDefaults | undefined;
-  /** Most SSH channels open at once. Default 8 (OpenSSH MaxSessions is 10). */
-  maxChannels?: number | undefined;
-  /** SSH keep-alive interval in ms. Default 15 000; 0 turns it off. */
-  keepaliveIntervalMs?: number | undefined;
   /** Time source for tasks. Default the system clock. */
   clock?: Clock | undefined;
   /** Receives redacted debug lines. Default silent. */
