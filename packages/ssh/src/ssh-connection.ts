@@ -82,6 +82,12 @@ export interface SpawnOptions extends CommandOptions {
   stdin?: StdinSource | 'pipe' | undefined;
   /** Most bytes of stderr kept for {@link SshExitStatus.stderr}; the rest is read and dropped. Default 1 MiB. */
   maxStderrBytes?: number | undefined;
+  /**
+   * Called with each chunk of stderr as it arrives, for a caller that must read it while the
+   * command runs (a long-lived interactive program). Every chunk is passed, whatever
+   * `maxStderrBytes` keeps for `exit`.
+   */
+  onStderr?: ((chunk: Buffer) => void) | undefined;
 }
 
 /** How a remote command ended. */
@@ -343,7 +349,9 @@ export class SshConnection {
     let stderrBytes = 0;
     // Always drained: stdout and stderr share the channel's window, so unread stderr would stall
     // stdout too.
+    const onStderr = options.onStderr;
     channel.stderr.on('data', (chunk: Buffer) => {
+      onStderr?.(chunk);
       if (stderrBytes >= maxStderrBytes) return;
       const kept = chunk.subarray(0, maxStderrBytes - stderrBytes);
       stderrBytes += kept.length;

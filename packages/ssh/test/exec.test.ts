@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HvkitError } from '@hvkit/core';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createSshTransport, type SshConnection } from '../src/index.js';
 import { type SshdBed, startSshdBed } from './sshd-bed.js';
 
@@ -176,6 +176,20 @@ describe.skipIf(!bed)('exec and spawn over a real sshd', () => {
     for await (const data of piped.stdout) output += data.toString();
     expect(output.split(' ')[0]).toBe(expected);
     await expect(piped.exit).resolves.toMatchObject({ code: 0 });
+  });
+
+  it('onStderr hands over stderr while the command runs, not only at exit', async () => {
+    const seen: string[] = [];
+    const child = await ssh.spawn(['sh', '-c', 'echo first >&2; read line; echo "got $line" >&2'], {
+      stdin: 'pipe',
+      onStderr: (chunk) => seen.push(chunk.toString()),
+    });
+    // The command waits on stdin: "first" can only have come while it runs.
+    await vi.waitFor(() => expect(seen.join('')).toBe('first\n'), { timeout: 5_000 });
+    child.stdin.end('go\n');
+    const status = await child.exit;
+    expect(seen.join('')).toBe('first\ngot go\n');
+    expect(status.stderr.toString()).toBe('first\ngot go\n');
   });
 
   it('aborts a long sleep: rejects with the reason and leaves no remote process', async () => {
