@@ -214,6 +214,9 @@ const GIB = 1024 ** 3;
 const MAX_VCPUS = 768;
 const DEFAULT_DETACH_WAIT_MS = 10_000;
 const DETACH_POLL_MS = 500;
+// How long a plugged vCPU may take to appear in the guest before it is onlined, and the poll.
+const GUEST_VCPU_WAIT_MS = 10_000;
+const GUEST_VCPU_POLL_MS = 100;
 const DEFAULT_BALLOON_WAIT_MS = 10_000;
 /** virsh texts (libvirt 9.0) of a live attach that cannot work now but can at the next boot. */
 const NOT_HOTPLUGGABLE =
@@ -1524,16 +1527,52 @@ class Executor {
       });
   }
 
-  async #guestVcpus(step: Extract<ReconfigureStep, { kind: 'guest-vcpus' }>): Promise<void> {
-    try {
+  /** The guest's vCPUs as qemu-ga sees them (`guest-get-vcpus`): how many, how many online. */
+  async #guestVcpuState(): Promise<{ present: number; online: number }> {
+    const reply = JSON.parse(
       await this.#run([
-        'setvcpus',
+        'qemu-agent-command',
         '--domain',
         this.#uuid,
-        '--count',
-        String(step.count),
-        '--guest',
-      ]);
+        '--cmd',
+        JSON.stringify({ execute: 'guest-get-vcpus' }),
+      ]),
+    ) as { return?: { online?: unknown }[] };
+    const cpus = Array.isArray(reply.return) ? reply.return : [];
+    return { present: cpus.length, online: cpus.filter((cpu) => cpu.online === true).length };
+  }
+
+  /**
+   * Brings the plugged vCPUs online through qemu-ga. The guest kernel learns of a plugged vCPU a
+   * moment after `setvcpus --live` returns (measured: asked at once, `setvcpus --guest` succeeds
+   * and onlines nothing), so this waits until the agent lists them, onlines them, and checks.
+   */
+  async #guestVcpus(step: Extract<ReconfigureStep, { kind: 'guest-vcpus' }>): Promise<void> {
+    const deadline = Date.now() + GUEST_VCPU_WAIT_MS;
+    try {
+      for (;;) {
+        const state = await this.#guestVcpuState();
+        if (state.online >= step.count) return;
+        if (state.present >= step.count) {
+          await this.#run([
+            'setvcpus',
+            '--domain',
+            this.#uuid,
+            '--count',
+            String(step.count),
+            '--guest',
+          ]);
+          const after = await this.#guestVcpuState();
+          if (after.online >= step.count) return;
+        }
+        if (Date.now() >= deadline) {
+          throw new ProviderApiError(
+            `the guest lists ${state.present} vCPUs, ${state.online} online, after ${GUEST_VCPU_WAIT_MS} ms`,
+            { provider: this.#context.provider },
+          );
+        }
+        await sleep(GUEST_VCPU_POLL_MS, this.#context.signal);
+      }
     } catch (error) {
       if (!HvkitError.isInstance(error)) throw error;
       this.warnings.push({
