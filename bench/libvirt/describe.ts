@@ -7,7 +7,7 @@
  * - `listDomains`: summary Vms of every domain (one runMany: uuid list, managed-save list, domstats);
  * - `describeDomains(names)`: full Vms of the bench's domains (one runMany with a dumpxml each);
  * - `describeDomains(all)`: full Vms of every domain (`list --all --name` first: two round trips).
- * hvkit's SSH execs are counted on a wrapping transport, per call.
+ * hvkit's round trips (session requests plus virsh processes) are counted per call.
  */
 import type { Vm } from '@hvkit/core';
 import { shellCommand } from '@hvkit/ssh';
@@ -30,7 +30,7 @@ interface Outcome {
   count: number;
   /** Bench domains found in the answer. */
   ours: number;
-  /** SSH execs hvkit made (0 for the OpenSSH side). */
+  /** Round trips hvkit made: session requests plus virsh processes (0 for the OpenSSH side). */
   execs: number;
 }
 
@@ -63,17 +63,19 @@ function countOurs(vms: readonly Vm[], names: ReadonlySet<string>): number {
  */
 export async function benchDescribe(options: {
   virsh: Virsh;
+  /** A process-only Virsh on `counter`: gives the remote `list --all` line the peer sends. */
+  recorder: Virsh;
   counter: CountingTransport;
   openssh: OpenSsh;
   names: readonly string[];
   rounds: number;
   log: (line: string) => void;
 }): Promise<DescribeResult> {
-  const { virsh, counter, openssh, names, rounds } = options;
+  const { virsh, recorder, counter, openssh, names, rounds } = options;
   const wanted = new Set(names);
   // The remote line of hvkit's `list --all`, sent as is by the OpenSSH side.
   counter.reset();
-  await virsh.run(['list', '--all'], { idempotent: true });
+  await recorder.run(['list', '--all'], { idempotent: true });
   const listArgv = counter.execs[0];
   if (!listArgv) throw new Error('hvkit made no SSH exec');
   const remoteList = shellCommand(listArgv);
@@ -113,15 +115,17 @@ export async function benchDescribe(options: {
     if (round >= 0) loadPerRound.push(load1());
     for (let step = 0; step < order.length; step++) {
       const side = order[(Math.max(round, 0) + step) % order.length] as Side;
-      counter.reset();
+      const trips = () => virsh.stats().sessionRequests + virsh.stats().processes;
+      const tripsBefore = trips();
       const started = performance.now();
       const outcome = await sides[side]();
       const ms = performance.now() - started;
+      const roundTrips = trips() - tripsBefore;
       if (outcome.ours !== names.length)
         throw new Error(`${side} saw ${outcome.ours} of the ${names.length} bench domains`);
       if (round < 0) continue; // warm-up
       times.get(side)?.push(ms);
-      outcomes.set(side, { ...outcome, execs: counter.execs.length + counter.spawns });
+      outcomes.set(side, { ...outcome, execs: roundTrips });
     }
     if (round >= 0)
       options.log(

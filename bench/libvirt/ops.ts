@@ -4,8 +4,10 @@
  *
  * The operations cycle through `domstate`, `dominfo`, `domuuid` (on a few defined, never started
  * bench domains) and `list --all --name`. hvkit's side runs them with `Virsh.run` on one
- * `@hvkit/ssh` connection; the OpenSSH sides send the exact remote command line hvkit sent
- * (recorded from hvkit's transport in the warm-up pass) as one `ssh` child process per command.
+ * `@hvkit/ssh` connection, as the provider does: in its long-lived virsh sessions. The OpenSSH
+ * sides run the same virsh commands as one `ssh` child per command, each its own virsh process:
+ * the exact remote lines a process-only `Virsh` (`sessions: 0`) sends, recorded from its
+ * transport in the warm-up pass.
  */
 
 import { shellCommand } from '@hvkit/ssh';
@@ -64,8 +66,10 @@ export interface OpsResult {
   ratioToMuxConcurrent: number;
   /** new-ssh per op / hvkit per op (goal ≥ 10). */
   speedupOverNewSsh: number;
-  /** SSH execs hvkit made per operation (1 expected). */
-  hvkitExecsPerOp: number;
+  /** Round trips hvkit made per operation: session requests plus virsh processes (1 expected). */
+  hvkitRoundTripsPerOp: number;
+  /** Of those, the share answered by a session. */
+  hvkitSessionShare: number;
   /** Operations whose output differed between the sides (see {@link normalize}). */
   mismatches: number;
   loadPerRound: number[];
@@ -108,6 +112,10 @@ async function pool(
  */
 export async function benchOps(options: {
   hvkit: HvkitOp;
+  /** The same operation through a process-only Virsh on `counter`: records the replayed lines. */
+  record: HvkitOp;
+  /** hvkit's round trips so far: session requests plus virsh processes. */
+  roundTrips: () => { sessionRequests: number; processes: number };
   counter: CountingTransport;
   /** Runs the floor side's script (hvkit's own connection, uncounted). */
   ssh: VirshTransport;
@@ -118,24 +126,31 @@ export async function benchOps(options: {
   via: OpsResult['via'];
   log: (line: string) => void;
 }): Promise<OpsResult> {
-  const { hvkit, counter, openssh, domains, prefix, settings } = options;
+  const { hvkit, record, counter, openssh, domains, prefix, settings } = options;
   const { ops, newSshOps, concurrency } = settings;
 
-  // Warm-up of hvkit (twice: a first call may load state, as the provider's pool list) that
-  // records the remote command lines of each operation the second time.
+  // Warm-up of hvkit, counting its round trips the second time.
   for (let index = 0; index < ops; index++) await hvkit(index);
+  const before = options.roundTrips();
+  for (let index = 0; index < ops; index++) await hvkit(index);
+  const after = options.roundTrips();
+  const sessionRequests = after.sessionRequests - before.sessionRequests;
+  const roundTrips = sessionRequests + after.processes - before.processes;
+  const hvkitRoundTripsPerOp = roundTrips / ops;
+  const hvkitSessionShare = roundTrips === 0 ? 0 : sessionRequests / roundTrips;
+  // The process-only twin (twice: a first call may load state, as the provider's pool list)
+  // records the remote command lines of each operation the second time.
+  for (let index = 0; index < ops; index++) await record(index);
   // Each exec's remote line and the exit code hvkit saw: a runMany batch exits non-zero by design
   // (its last command is the failing `cd` marker), so the OpenSSH replay must match the code.
   const lines: { line: string; code: number | null }[][] = [];
-  let execs = 0;
   for (let index = 0; index < ops; index++) {
     counter.reset();
-    await hvkit(index);
+    await record(index);
     if (counter.execs.length === 0 || counter.spawns > 0)
       throw new Error(
-        `hvkit op ${index} made ${counter.execs.length} execs, ${counter.spawns} spawns`,
+        `recorded op ${index} made ${counter.execs.length} execs, ${counter.spawns} spawns`,
       );
-    execs += counter.execs.length;
     lines.push(
       counter.execs.map((argv, at) => ({
         line: shellCommand(argv),
@@ -143,7 +158,6 @@ export async function benchOps(options: {
       })),
     );
   }
-  const hvkitExecsPerOp = execs / ops;
   const openSshOp = (mode: SshMode) => async (index: number) => {
     let stdout = '';
     for (const { line, code } of lines[index] ?? []) {
@@ -242,7 +256,8 @@ export async function benchOps(options: {
     pairedRatioToMux: pairedRatio(times.hvkit, times.mux),
     ratioToMuxConcurrent: result['hvkit-concurrent'].medianMs / result['mux-concurrent'].medianMs,
     speedupOverNewSsh: result.new.perOpMs / result.hvkit.perOpMs,
-    hvkitExecsPerOp,
+    hvkitRoundTripsPerOp,
+    hvkitSessionShare,
     mismatches,
     loadPerRound,
   };

@@ -92,8 +92,8 @@ function opsTable(ops: OpsResult): string {
   ]);
   const what =
     ops.via === 'provider'
-      ? 'hvkit side: provider.get of a bench domain 3 of 4 times, provider.list({ namePrefix }) the 4th; the OpenSSH sides replay the SSH execs each call made.'
-      : 'hvkit side: Virsh.run of domstate, dominfo, domuuid, list --all --name in turn; the OpenSSH sides send the same remote command lines.';
+      ? 'hvkit side: provider.get of a bench domain 3 of 4 times, provider.list({ namePrefix }) the 4th, in virsh sessions; the OpenSSH sides replay the virsh processes a session-less Virsh runs for each call.'
+      : 'hvkit side: Virsh.run of domstate, dominfo, domuuid, list --all --name in turn, in virsh sessions; the OpenSSH sides run the same virsh commands, a virsh process each (the remote lines of a session-less Virsh).';
   return [
     what,
     '',
@@ -102,7 +102,7 @@ function opsTable(ops: OpsResult): string {
     `hvkit / ControlMaster, sequential: **${ratio(ops.ratioToMux)}** (median of the per-round ratios ${ratio(ops.pairedRatioToMux)}; goal ≤ 1.0×); ${ops.settings.concurrency} in flight: ${ratio(ops.ratioToMuxConcurrent)}. ` +
       `New ssh per op / hvkit per op: **${ops.speedupOverNewSsh.toFixed(1)}×** faster (goal ≥ 10×). ` +
       `The same virsh commands run by one shell on the host (host-floor, no transport per command): ${ops.sides['host-floor'].perOpMs.toFixed(2)} ms per op. ` +
-      `hvkit SSH execs per op: ${ops.hvkitExecsPerOp}; output mismatches between sides: ${ops.mismatches}; load per round: ${ops.loadPerRound.join(', ')}.`,
+      `hvkit round trips per op: ${ops.hvkitRoundTripsPerOp} (${Math.round(ops.hvkitSessionShare * 100)}% answered by a session); output mismatches between sides: ${ops.mismatches}; load per round: ${ops.loadPerRound.join(', ')}.`,
   ].join('\n');
 }
 
@@ -117,7 +117,7 @@ function describeTable(describe: DescribeResult): string {
   ]);
   return [
     markdownTable(
-      ['side', 'median', 'min–max', '÷ list --all (mux)', 'SSH execs', 'domains returned'],
+      ['side', 'median', 'min–max', '÷ list --all (mux)', 'round trips', 'domains returned'],
       rows,
     ),
     '',
@@ -153,8 +153,11 @@ async function main(): Promise<void> {
 
   const ssh = connectToBed(bed);
   const counter = countingTransport(ssh);
-  const virsh = new Virsh(counter, { uri: bed.libvirtUri });
-  const plain = new Virsh(ssh, { uri: bed.libvirtUri });
+  // hvkit's side, with the provider's default sessions; its process-only twin records the
+  // remote lines the OpenSSH sides replay (one virsh process per command, as theirs).
+  const virsh = new Virsh(ssh, { uri: bed.libvirtUri });
+  const recorder = new Virsh(counter, { uri: bed.libvirtUri, sessions: 0 });
+  const plain = new Virsh(ssh, { uri: bed.libvirtUri, sessions: 0 });
   const openssh = new OpenSsh(bed.sshConfigPath);
   cleanups.push(async () => {
     await ssh.close();
@@ -190,6 +193,7 @@ async function main(): Promise<void> {
     await defineDomains(ssh, plain, domains, bed.network);
     const via = process.argv.includes('--via-provider') ? 'provider' : 'virsh';
     let hvkit = virshOp(virsh, domains);
+    let record = virshOp(recorder, domains);
     if (via === 'provider') {
       const uuids = (await plain.runMany(domains.map((name) => ['domuuid', '--', name]))).map(
         (result) => (result.ok ? result.stdout.trim() : ''),
@@ -197,9 +201,12 @@ async function main(): Promise<void> {
       // Loaded only here: the provider is optional for the default run.
       const { providerOp } = await import('./provider-side.js');
       hvkit = providerOp({ virsh, ssh, uuids, prefix: `${prefix}op-` });
+      record = providerOp({ virsh: recorder, ssh, uuids, prefix: `${prefix}op-` });
     }
     ops = await benchOps({
       hvkit,
+      record,
+      roundTrips: () => virsh.stats(),
       via,
       counter,
       ssh,
@@ -229,6 +236,7 @@ async function main(): Promise<void> {
     );
     describe = await benchDescribe({
       virsh,
+      recorder,
       counter,
       openssh,
       names,

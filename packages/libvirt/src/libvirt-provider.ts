@@ -37,6 +37,13 @@ export interface LibvirtProviderSettings
   hostName?: string | undefined;
   /** Pool and domain type of new domains when a spec does not say. */
   defaults?: LibvirtDefaults | undefined;
+  /**
+   * Most long-lived interactive `virsh` processes kept on the host, one SSH channel each: a call
+   * of printable-ASCII commands then costs one write and read instead of a new virsh process
+   * and libvirt connection. 0 runs every call as its own process. Default 4, and never more than
+   * `maxChannels` − 2 (a channel stays free for transfers, events and other calls).
+   */
+  virshSessions?: number | undefined;
   /** Time source for tasks. Default the system clock. */
   clock?: Clock | undefined;
   /** Receives redacted debug lines. Default silent. */
@@ -62,6 +69,9 @@ export function createLibvirtProvider(settings: LibvirtProviderSettings): Provid
   if (typeof settings.username !== 'string' || settings.username === '')
     throw invalid('username', 'must not be empty');
   const uri = settings.uri ?? 'qemu:///system';
+  const virshSessions = settings.virshSessions ?? 4;
+  if (!Number.isInteger(virshSessions) || virshSessions < 0 || virshSessions > 64)
+    throw invalid('virshSessions', 'must be an integer from 0 to 64');
   if (!/^[a-z0-9+]+:\/\/[^\s]*$/.test(uri))
     throw invalid('uri', 'must be a libvirt URI such as qemu:///system');
   const ssh: SshConnection = createSshTransport({
@@ -80,9 +90,14 @@ export function createLibvirtProvider(settings: LibvirtProviderSettings): Provid
   const secrets = [settings.passphrase].filter(
     (value): value is string => typeof value === 'string' && value !== '',
   );
+  const virsh = new Virsh(ssh, {
+    uri,
+    provider: name,
+    sessions: Math.min(virshSessions, Math.max(0, (settings.maxChannels ?? 8) - 2)),
+  });
   const driver = new LibvirtDriver({
     name,
-    virsh: new Virsh(ssh, { uri, provider: name }),
+    virsh,
     host: settings.hostName ?? settings.host,
     endpoint: `${settings.username}@${settings.host}:${settings.port ?? 22}/${uri}`,
     defaults: settings.defaults ?? {},
@@ -90,7 +105,10 @@ export function createLibvirtProvider(settings: LibvirtProviderSettings): Provid
     logger: settings.logger,
     redact: secrets.length > 0 ? { secrets } : undefined,
     ssh,
-    close: () => ssh.close(),
+    close: () => {
+      virsh.close();
+      return ssh.close();
+    },
   });
   return createProvider(driver);
 }
