@@ -5,6 +5,7 @@ export * from './create-provider.js';
 export * from './driver.js';
 export * from './errors.js';
 export * from './idempotency.js';
+export * from './image-import.js';
 export * from './logger.js';
 export * from './model/common.js';
 export * from './model/operations.js';

@@ -33,12 +33,12 @@ import {
   type DiskFormat,
   type Image,
   type ImageImportSource,
-  ImageImportSourceSchema,
   type ImportImageOptions,
-  ImportImageOptionsSchema,
   InvalidSpecError,
   NotFoundError,
+  type ParsedImageImport,
   ProviderApiError,
+  parseImageImport,
   TransportError,
   UnsupportedCapabilityError,
 } from '@hvkit/core';
@@ -72,7 +72,7 @@ export interface ImportImageCallOptions {
 }
 
 type UrlSource = Extract<ImageImportSource, { kind: 'url' }>;
-type ParsedOptions = ReturnType<typeof ImportImageOptionsSchema.parse>;
+type ParsedOptions = ParsedImageImport['options'];
 
 /** What an import did, for tests and logs: which path and whether the cache answered. */
 export interface ImportOutcome {
@@ -100,18 +100,8 @@ function parseInput(
   source: ImageImportSource,
   options: ImportImageOptions,
 ): { source: UrlSource; options: ParsedOptions } {
-  const parsedSource = ImageImportSourceSchema.safeParse(source);
-  if (!parsedSource.success) {
-    throw InvalidSpecError.fromZod(parsedSource.error, {
-      subject: 'image source',
-      pathPrefix: ['source'],
-    });
-  }
-  const parsedOptions = ImportImageOptionsSchema.safeParse(options);
-  if (!parsedOptions.success) {
-    throw InvalidSpecError.fromZod(parsedOptions.error, { subject: 'image options' });
-  }
-  const input = parsedSource.data;
+  const parsed = parseImageImport(source, options);
+  const input = parsed.source;
   if (input.kind === 'ova' || input.kind === 'ovf') {
     throw new UnsupportedCapabilityError(
       'images.ovaImport',
@@ -126,7 +116,7 @@ function parseInput(
       { provider: 'libvirt' },
     );
   }
-  if (parsedOptions.data.convertTo === 'vhdx') {
+  if (parsed.options.convertTo === 'vhdx') {
     // libvirt 9.0: `vol-create-as … --format vhdx` → `unknown volume format type vhdx`.
     throw invalid(
       'convertTo',
@@ -134,7 +124,7 @@ function parseInput(
       'unsupported_format',
     );
   }
-  return { source: input, options: parsedOptions.data };
+  return { source: input, options: parsed.options };
 }
 
 /** The stored format for a source format and `convertTo`: vmdk and vhdx are converted to qcow2. */

@@ -20,12 +20,12 @@ import {
   type DiskImportSpec,
   type Image,
   type ImageImportSource,
-  ImageImportSourceSchema,
   type ImportImageOptions,
-  ImportImageOptionsSchema,
   InvalidSpecError,
   NotFoundError,
+  type ParsedImageImport,
   ProviderApiError,
+  parseImageImport,
   UnsupportedCapabilityError,
 } from '@hvkit/core';
 import { z } from 'zod';
@@ -558,18 +558,8 @@ export class ImageCatalog {
     signal?: AbortSignal,
   ): Promise<Image> {
     const ctx = this.#ctx;
-    const parsedSource = ImageImportSourceSchema.safeParse(source);
-    if (!parsedSource.success) {
-      throw InvalidSpecError.fromZod(parsedSource.error, {
-        subject: 'image source',
-        pathPrefix: ['source'],
-      });
-    }
-    const parsedOptions = ImportImageOptionsSchema.safeParse(options);
-    if (!parsedOptions.success) {
-      throw InvalidSpecError.fromZod(parsedOptions.error, { subject: 'image options' });
-    }
-    const input = parsedSource.data;
+    const parsed = parseImageImport(source, options);
+    const input = parsed.source;
     if (input.kind === 'url') {
       throw new UnsupportedCapabilityError(
         'images.cloudImageDownload',
@@ -587,14 +577,14 @@ export class ImageCatalog {
     }
     return this.#importPackage(
       input,
-      { ...parsedOptions.data, storage: parsedOptions.data.storage ?? this.#datastore },
+      { ...parsed.options, storage: parsed.options.storage ?? this.#datastore },
       signal,
     );
   }
 
   async #importPackage(
     source: Extract<ImageImportSource, { kind: 'ova' | 'ovf' }>,
-    options: z.infer<typeof ImportImageOptionsSchema>,
+    options: ParsedImageImport['options'],
     signal: AbortSignal | undefined,
   ): Promise<Image> {
     const ctx = this.#ctx;
