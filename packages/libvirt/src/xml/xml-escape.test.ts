@@ -1,42 +1,25 @@
 import * as core from '@hvkit/core';
 import { InvalidSpecError } from '@hvkit/core';
 import fc from 'fast-check';
-import { SaxesParser } from 'saxes';
 import { describe, expect, it } from 'vitest';
 import { escapeXml, xmlCharacterIssue } from './xml-escape.js';
 import { parseXml } from './xml-reader.js';
 
 /*
- * The escaping rules and their properties are tested in @hvkit/core (xml-escape.test.ts). Here:
- * what libvirt adds (the subject of its errors) and the round trips through saxes, an XML parser
- * core does not depend on, and through our own reader.
+ * The escaping rules and their properties are tested in @hvkit/core (xml-escape.test.ts). Here
+ * only what libvirt adds: the subject of its errors, and that what it escapes reads back exactly
+ * through its own reader (saxes, keeping literal CR), in text and in both attribute quotes (the
+ * writer uses single quotes; libvirt prints double).
  */
 
-/** Reads `<a v='…'>…</a>` back with saxes directly (an oracle independent of our reader). */
-function readBack(escaped: string, quote: "'" | '"'): { attribute: string; text: string } {
-  const parser = new SaxesParser();
-  let attribute = '';
-  let text = '';
-  parser.on('opentag', (tag) => {
-    attribute = String(tag.attributes.v);
-  });
-  parser.on('text', (chunk) => {
-    text += chunk;
-  });
-  parser.write(`<a v=${quote}${escaped}${quote}>${escaped}</a>`).close();
-  return { attribute, text };
-}
-
-const FORBIDDEN = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
-
-/** Strings biased towards markup, references and whitespace parsers normalise. */
-const tricky = fc.oneof(
-  fc.string({ unit: 'binary' }),
-  fc.string({
-    unit: fc.constantFrom('<', '&', '"', "'", '>', ';', '#', 'x', '\r', '\n', '\t', ' ', ']'),
-  }),
-  fc.string({ unit: 'grapheme' }),
-);
+/** Strings XML can carry, biased towards markup, references and whitespace parsers normalise. */
+const writable = fc
+  .oneof(
+    fc.string({ unit: 'binary' }),
+    fc.string({ unit: fc.constantFrom(...'<&"\'>;#x\r\n\t ]') }),
+    fc.string({ unit: 'grapheme' }),
+  )
+  .filter((value) => xmlCharacterIssue(value, 'field') === undefined);
 
 describe('escapeXml', () => {
   it('is core escaping, with errors naming libvirt XML, the field and the position', () => {
@@ -63,32 +46,19 @@ describe('escapeXml', () => {
     );
   });
 
-  it('round-trips every string XML can carry, in text and in both attribute quotes (saxes oracle)', () => {
+  it('round-trips through our own reader, in text and in both attribute quotes', () => {
     fc.assert(
-      fc.property(
-        tricky.filter((value) => !FORBIDDEN.test(value)),
-        (value) => {
-          const escaped = escapeXml(value, 'field');
-          expect(readBack(escaped, "'")).toEqual({ attribute: value, text: value });
-          expect(readBack(escaped, '"')).toEqual({ attribute: value, text: value });
-        },
-      ),
+      fc.property(writable, (value) => {
+        const escaped = escapeXml(value, 'field');
+        for (const quote of ["'", '"']) {
+          const root = parseXml(`<a v=${quote}${escaped}${quote}>${escaped}</a>`);
+          expect({ attribute: root.attributes.v, text: root.text }).toEqual({
+            attribute: value,
+            text: value,
+          });
+        }
+      }),
       { numRuns: 500 },
-    );
-  });
-
-  it('round-trips through our own reader too', () => {
-    fc.assert(
-      fc.property(
-        tricky.filter((value) => !FORBIDDEN.test(value)),
-        (value) => {
-          const escaped = escapeXml(value, 'field');
-          const root = parseXml(`<a v='${escaped}'>${escaped}</a>`);
-          expect(root.attributes.v).toBe(value);
-          expect(root.text).toBe(value);
-        },
-      ),
-      { numRuns: 300 },
     );
   });
 });
