@@ -12,61 +12,14 @@
 // The bed is never stopped here: start.sh cannot say whether this run started it (it reuses
 // whatever runs, part by part), and other test runs and workers share it. test-all.sh and CI stop
 // it with testbeds/libvirt/stop.sh.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
-import { isCi, type LibvirtReady, readLibvirtReady } from './libvirt-bed.js';
-
-const BED_DIR = fileURLToPath(new URL('../../../testbeds/libvirt/', import.meta.url));
+import { startBed } from '../../../testbeds/bed-script.js';
+import { isCi, readLibvirtReady } from './libvirt-bed.js';
 
 // A fresh machine installs about 50 Debian packages and builds the guest (tens of seconds
 // measured); this only bounds a hang (apt lock, stuck mirror).
 const START_TIMEOUT_MS = 15 * 60_000;
-
-interface ScriptResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs start.sh, mirroring its stderr (install and start progress) to ours. */
-function runStart(timeoutMs: number): Promise<ScriptResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('bash', [resolve(BED_DIR, 'start.sh')], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: timeoutMs,
-      killSignal: 'SIGTERM',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-      process.stderr.write(chunk);
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
-
-function tail(text: string, lines: number): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-async function startBed(): Promise<LibvirtReady> {
-  const result = await runStart(START_TIMEOUT_MS);
-  const file = result.stdout.trim().split('\n').pop() ?? '';
-  if (result.code !== 0 || !isAbsolute(file) || !existsSync(file)) {
-    throw new Error(
-      `testbeds/libvirt/start.sh failed (exit ${result.code ?? 'killed after timeout'}):\n${tail(result.stderr, 30)}`,
-    );
-  }
-  return readLibvirtReady(file);
-}
 
 /** Provides the shared libvirt bed to the libvirt project. */
 export default async function setup(project: TestProject): Promise<void> {
@@ -79,7 +32,10 @@ export default async function setup(project: TestProject): Promise<void> {
     console.warn(`libvirt: HVKIT_LIBVIRT_READY=${given} does not exist; starting the bed here`);
   }
   try {
-    project.provide('libvirt', await startBed());
+    project.provide(
+      'libvirt',
+      readLibvirtReady((await startBed('libvirt', START_TIMEOUT_MS)).readyFile),
+    );
   } catch (error) {
     if (isCi()) {
       throw new Error('CI=true: the libvirt test bed must start; failing the run', {
