@@ -360,9 +360,10 @@ export class SshConnection {
     if (options.stdin !== 'pipe') feedStdin(channel, options.stdin, run.fail);
     // Leaving a `for await` over stdout early destroys the stream; ssh2's Channel.destroy only
     // closes the channel, which would leave a command without a terminal running until its next
-    // write. Signal it first, as kill() does.
+    // write. Signal it first, as kill() does (not when stdout simply ended: see Running).
     const destroy = channel.destroy.bind(channel);
     channel.destroy = (() => {
+      if (channel.readableEnded && channel.writableFinished) return channel;
       run.stop('TERM', 'killed');
       return destroy();
     }) as typeof channel.destroy;
@@ -971,6 +972,16 @@ class Running {
   constructor(opened: Opened, live: Live, settings: RunningSettings) {
     const { channel, exit } = opened;
     this.channel = channel;
+    // Node's autoDestroy calls destroy() as soon as stdout has ended and stdin is finished, and
+    // ssh2's destroy() closes the channel. A command whose stdout ends before it does (`cat >
+    // file` with stdout redirected) would lose its exit status that way, or be cut off
+    // mid-write. At that point the channel is left for the server to close, after the exit
+    // status; any other destroy() goes through.
+    const destroy = channel.destroy.bind(channel);
+    channel.destroy = (() => {
+      if (channel.readableEnded && channel.writableFinished) return channel;
+      return destroy();
+    }) as typeof channel.destroy;
     const onAbort = (): void => this.stop('TERM', 'aborted');
     const onDeadline = (): void => this.stop('TERM', 'timeout');
     settings.signal?.addEventListener('abort', onAbort, { once: true });

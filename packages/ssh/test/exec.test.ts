@@ -178,6 +178,37 @@ describe.skipIf(!bed)('exec and spawn over a real sshd', () => {
     await expect(piped.exit).resolves.toMatchObject({ code: 0 });
   });
 
+  it('a command whose stdout ends first (`cat > file`) runs to its exit status, spawned or exec', async () => {
+    // Its stdout closes at once (redirected): Node's autoDestroy would close the channel once
+    // stdin is sent, killing cat mid-write or losing its exit status (seen: exit SIGTERM).
+    const file = `/tmp/hvkit-redirect-${process.pid}`;
+    try {
+      for (const size of [4096, 8 * 1024 * 1024]) {
+        const bytes = randomBytes(size);
+        for (let round = 0; round < 5; round++) {
+          async function* source(): AsyncGenerator<Uint8Array> {
+            for (let at = 0; at < size; at += 65536) yield bytes.subarray(at, at + 65536);
+          }
+          const child = await ssh.spawn(['sh', '-c', 'exec cat > "$1"', 'sh', file], {
+            stdin: source(),
+          });
+          child.stdout.resume();
+          await expect(child.exit).resolves.toMatchObject({ code: 0, signal: null, killed: false });
+          const written = await ssh.exec(['sha256sum', file]);
+          expect(written.stdout.toString().split(' ')[0]).toBe(
+            createHash('sha256').update(bytes).digest('hex'),
+          );
+          const viaExec = await ssh.exec(['sh', '-c', 'exec cat > "$1"', 'sh', file], {
+            stdin: source(),
+          });
+          expect(viaExec).toMatchObject({ code: 0, signal: null, killed: false });
+        }
+      }
+    } finally {
+      await ssh.exec(['rm', '-f', file]);
+    }
+  });
+
   it('onStderr hands over stderr while the command runs, not only at exit', async () => {
     const seen: string[] = [];
     const child = await ssh.spawn(['sh', '-c', 'echo first >&2; read line; echo "got $line" >&2'], {
