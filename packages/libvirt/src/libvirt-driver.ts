@@ -1233,6 +1233,12 @@ export class LibvirtDriver implements ProviderDriver {
           ...(key === undefined ? {} : { key: shortHash(key, 32), spec: optionsHash }),
         });
         this.#events.learn(result.name, result.uuid);
+        // libvirt reports only the clone's `define`: the clone itself is hvkit's to record.
+        this.#events.record({
+          type: 'vm-cloned',
+          vmId: result.uuid,
+          message: `${JSON.stringify(result.name)} cloned (${clone.mode}) from ${JSON.stringify(source.name)}`,
+        });
         return this.get(result.uuid, {});
       },
       { background: true, cancelable: true, keyed: key !== undefined },
@@ -1268,6 +1274,11 @@ export class LibvirtDriver implements ProviderDriver {
         this.#call(options),
       );
       this.#records.set(state.uuid, record);
+      this.#events.record({
+        type: 'vm-marked-as-template',
+        vmId: state.uuid,
+        message: `${JSON.stringify(state.name)} marked as template`,
+      });
       return this.get(state.uuid, options);
     });
   }
@@ -1297,7 +1308,18 @@ export class LibvirtDriver implements ProviderDriver {
     const ref = this.#tasks.ref('snapshot.create', state.uuid);
     return this.#tasks.start(
       ref,
-      (work) => createSnapshot(this.#virsh, state.uuid, asked, { signal: work.signal }),
+      async (work) => {
+        const made = await createSnapshot(this.#virsh, state.uuid, asked, {
+          signal: work.signal,
+        });
+        // libvirt prints no event of its own for a snapshot (only a memory snapshot's pause).
+        this.#events.record({
+          type: 'vm-snapshot-created',
+          vmId: state.uuid,
+          message: `snapshot ${JSON.stringify(snapshot.name)} of ${JSON.stringify(state.name)} created${asked.memory ? ' with memory' : ''}`,
+        });
+        return made;
+      },
       { background: true },
     );
   }
@@ -1325,6 +1347,11 @@ export class LibvirtDriver implements ProviderDriver {
     return this.#tasks.start(ref, async (work) => {
       await deleteSnapshot(this.#virsh, state.uuid, snapshotId, removeChildren, {
         signal: work.signal,
+      });
+      this.#events.record({
+        type: 'vm-snapshot-deleted',
+        vmId: state.uuid,
+        message: `snapshot ${JSON.stringify(snapshotId)} of ${JSON.stringify(state.name)} deleted${removeChildren ? ' with its children' : ''}`,
       });
     });
   }

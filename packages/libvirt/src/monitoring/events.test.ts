@@ -330,15 +330,26 @@ describe('EventLog listener (fake remote virsh)', () => {
     children[1]?.stdout.write(line(5, 'Started Booted'));
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(log.gaps[0]?.to).toBeDefined();
-    expect(log.query().map((event) => event.type)).toEqual(['vm-powered-on', 'vm-created']);
-    expect(log.query()[0]?.vm).toEqual({ provider: 'lv', id: 'uuid-from-domuuid' });
+    // The gap is an event of its own (at the time the listener went down, here later than the
+    // fake lines' timestamps), in unfiltered queries only: it belongs to no VM.
+    const all = log.query();
+    expect(all.map((event) => event.type)).toEqual(['events-gap', 'vm-powered-on', 'vm-created']);
+    expect(all[0]?.time).toBe(log.gaps[0]?.from);
+    expect(all[0]).not.toHaveProperty('vm');
+    expect(all[0]?.message).toContain(`to ${log.gaps[0]?.to}`);
+    expect(all[1]?.vm).toEqual({ provider: 'lv', id: 'uuid-from-domuuid' });
+    expect(log.query({ vmId: 'uuid-from-domuuid' }).map((event) => event.type)).toEqual([
+      'vm-powered-on',
+      'vm-created',
+    ]);
 
     // Learnt from `list --all --uuid --name` at connect, though never seen defined.
     children[1]?.stdout.write(
       "2026-11-21 18:00:09.000+0000: event 'lifecycle' for domain 'old one': Undefined Removed\n",
     );
     await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(log.query({ limit: 1 })[0]).toMatchObject({
+    // Newest of the fake lines (the gap, stamped with the real clock, is newer still).
+    expect(log.query({ limit: 2 })[1]).toMatchObject({
       type: 'vm-deleted',
       vm: { provider: 'lv', id: '6fc9430a-4ca7-4c5d-8905-1426255e4d5f' },
     });

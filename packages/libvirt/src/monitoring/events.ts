@@ -334,6 +334,9 @@ export class EventLog {
   /**
    * Events, newest first: of one VM (`vmId`), at or after `since`, at most `limit` (default 100).
    * Events whose domain could not be resolved to a UUID have no `vm` and match no `vmId`.
+   * Without `vmId`, each time the listener was down is an event too: type `events-gap`, no `vm`,
+   * at the time it went down, saying until when (or that it is still down) events may be
+   * missing.
    */
   query(query: EventLogQuery = {}): VmEvent[] {
     const limit = query.limit ?? 100;
@@ -343,9 +346,25 @@ export class EventLog {
         : typeof query.since === 'number'
           ? query.since
           : Date.parse(query.since);
-    const ordered = this.#events
-      .slice(-this.#capacity)
-      .sort((a, b) => b.timeMs - a.timeMs || b.seq - a.seq);
+    const gaps: StoredEvent[] =
+      query.vmId === undefined
+        ? this.#gaps.map((gap, index) => ({
+            // After every real event of the same millisecond: a gap starts when the last one ended.
+            seq: Number.MAX_SAFE_INTEGER - this.#gaps.length + index,
+            timeMs: Date.parse(gap.from),
+            type: 'events-gap',
+            vmId: undefined,
+            message:
+              gap.to === undefined
+                ? `the libvirt event listener is down since ${gap.from}: events from then on are missing`
+                : `the libvirt event listener was down from ${gap.from} to ${gap.to}: events of that time are missing`,
+            lifecycle: '',
+            foldable: false,
+          }))
+        : [];
+    const ordered = [...this.#events.slice(-this.#capacity), ...gaps].sort(
+      (a, b) => b.timeMs - a.timeMs || b.seq - a.seq,
+    );
     const out: VmEvent[] = [];
     for (const event of ordered) {
       if (out.length >= limit) break;
@@ -392,7 +411,10 @@ export class EventLog {
 
   #toVmEvent(event: StoredEvent): VmEvent {
     return {
-      id: `${this.#idPrefix}-${event.seq}`,
+      id:
+        event.type === 'events-gap'
+          ? `${this.#idPrefix}-gap-${event.timeMs}`
+          : `${this.#idPrefix}-${event.seq}`,
       time: new Date(event.timeMs).toISOString(),
       type: event.type,
       ...(event.vmId === undefined ? {} : { vm: { provider: this.#provider, id: event.vmId } }),
