@@ -139,7 +139,7 @@ function transferTable(transfer: TransferResult): string {
     markdownTable(header, [...rows(transfer.upload), ...rows(transfer.download)]),
     '',
     `${transfer.sizeMiB} MiB, ${transfer.rounds} rounds, SHA-256 ${transfer.sha256.slice(0, 16)}… checked on every side; hashing alone ${transfer.hashAloneMs} ms. ` +
-      `uploadVolume ÷ cat > f: **${ratio(transfer.uploadRatio)}** (paired ${ratio(transfer.pairedUploadRatio)}), downloadVolume ÷ cat f: **${ratio(transfer.downloadRatio)}** (paired ${ratio(transfer.pairedDownloadRatio)}) of the throughput (goal ≥ 0.8×). Load per round: ${transfer.loadPerRound.join(', ')}.`,
+      `uploadVolume ÷ cat > f: **${ratio(transfer.uploadRatio)}** (paired ${ratio(transfer.pairedUploadRatio)}), downloadVolume ÷ cat f: **${ratio(transfer.downloadRatio)}** (paired ${ratio(transfer.pairedDownloadRatio)}) of the throughput (goal ≥ 0.8×); the bytes went by ${transfer.uploadVia} up and ${transfer.downloadVia} down. Through libvirt's stream (\`transfer: 'libvirt'\`): up ${ratio(transfer.uploadStreamRatio)}, down ${ratio(transfer.downloadStreamRatio)}. Load per round: ${transfer.loadPerRound.join(', ')}.`,
   ].join('\n');
 }
 

@@ -3,11 +3,14 @@
  * `cat` of the same bytes through OpenSSH over the ControlMaster; SHA-256 computed by the client
  * on every side; this process's RSS sampled during each transfer.
  *
- * Upload sides: `uploadVolume` (vol-create, `vol-upload … /dev/stdin`, vol-dumpxml; it hashes as
- * it sends), `cat > /tmp/<file>` (mux), `cat > /dev/null` (mux, the raw stream ceiling: no disk)
- * and, as a diagnostic, `cat > /tmp/<file>` on hvkit's own `@hvkit/ssh` connection.
- * Download sides: `downloadVolume` (`virsh -q vol-download … /dev/stdout`), `cat /tmp/<file>`
- * (mux), `head -c N /dev/zero` (mux, ceiling) and `cat` on hvkit's connection.
+ * Upload sides: `uploadVolume` (vol-create owned by the SSH user, `cat` into the volume's file,
+ * vol-dumpxml; it hashes as it sends), the same forced through libvirt's stream
+ * (`transfer: 'libvirt'`: `vol-upload … /dev/stdin`), `cat > /tmp/<file>` (mux), `cat > /dev/null`
+ * (mux, the raw stream ceiling: no disk) and, as a diagnostic, `cat > /tmp/<file>` on hvkit's own
+ * `@hvkit/ssh` connection.
+ * Download sides: `downloadVolume` (`cat` of the volume's file), the same through libvirt's
+ * stream (`virsh -q vol-download … /dev/stdout`), `cat /tmp/<file>` (mux), `head -c N
+ * /dev/zero` (mux, ceiling) and `cat` on hvkit's connection.
  * The host user cannot write the pool directory (root-owned), so the `cat` file lives in the
  * host's /tmp (same disk). The bytes: one 4 MiB block from a seeded xorshift PRNG, sent again
  * and again (1 MiB chunks), so nothing large is ever held; SSH compression is off on both sides.
@@ -54,8 +57,18 @@ async function* source(block: Buffer, sizeBytes: number, hash?: Hash): AsyncGene
   }
 }
 
-type UpSide = 'uploadVolume' | 'cat > f (mux)' | 'cat > /dev/null (mux)' | 'cat > f (hvkit ssh)';
-type DownSide = 'downloadVolume' | 'cat f (mux)' | 'head /dev/zero (mux)' | 'cat f (hvkit ssh)';
+type UpSide =
+  | 'uploadVolume'
+  | 'uploadVolume (libvirt stream)'
+  | 'cat > f (mux)'
+  | 'cat > /dev/null (mux)'
+  | 'cat > f (hvkit ssh)';
+type DownSide =
+  | 'downloadVolume'
+  | 'downloadVolume (libvirt stream)'
+  | 'cat f (mux)'
+  | 'head /dev/zero (mux)'
+  | 'cat f (hvkit ssh)';
 
 /** Figures of one side: times, throughput and RSS growth of this process while it ran. */
 export type TransferSide = Spread & {
@@ -78,6 +91,12 @@ export interface TransferResult {
   uploadRatio: number;
   /** downloadVolume throughput / `cat f` (mux) throughput (goal ≥ 0.8). */
   downloadRatio: number;
+  /** Which way uploadVolume and downloadVolume (`transfer: 'auto'`) moved the bytes. */
+  uploadVia: string;
+  downloadVia: string;
+  /** The same two through libvirt's stream (`transfer: 'libvirt'`), / the same `cat` peers. */
+  uploadStreamRatio: number;
+  downloadStreamRatio: number;
   /** Medians of the per-round throughput ratios (rounds are interleaved). */
   pairedUploadRatio: number;
   pairedDownloadRatio: number;
@@ -168,6 +187,8 @@ export async function benchTransfer(options: {
       );
   };
 
+  const streamVolume = `${volume}-stream`;
+  const via = { up: new Set<string>(), down: new Set<string>() };
   const up: Record<UpSide, () => Promise<void>> = {
     uploadVolume: async () => {
       const done = await uploadVolume(virsh, {
@@ -178,7 +199,21 @@ export async function benchTransfer(options: {
         source: source(block, size),
         sha256: expected,
       });
+      via.up.add(done.via);
       check('uploadVolume', { sha256: done.sha256, bytes: done.sizeBytes });
+    },
+    'uploadVolume (libvirt stream)': async () => {
+      const done = await uploadVolume(virsh, {
+        pool,
+        name: streamVolume,
+        format: 'raw',
+        sizeBytes: size,
+        source: source(block, size),
+        sha256: expected,
+        transfer: 'libvirt',
+      });
+      if (done.via !== 'libvirt') throw new Error(`transfer: 'libvirt' went ${done.via}`);
+      check('uploadVolume (libvirt stream)', { sha256: done.sha256, bytes: done.sizeBytes });
     },
     'cat > f (mux)': async () => {
       const hash = createHash('sha256');
@@ -213,9 +248,20 @@ export async function benchTransfer(options: {
   };
   const down: Record<DownSide, () => Promise<void>> = {
     downloadVolume: async () => {
-      const { sizeBytes, stream } = await downloadVolume(virsh, { pool, name: volume });
-      if (sizeBytes !== size) throw new Error(`downloadVolume announced ${sizeBytes} bytes`);
-      check('downloadVolume', await hashStream(stream));
+      const download = await downloadVolume(virsh, { pool, name: volume });
+      if (download.sizeBytes !== size)
+        throw new Error(`downloadVolume announced ${download.sizeBytes} bytes`);
+      via.down.add(download.via);
+      check('downloadVolume', await hashStream(download.stream));
+    },
+    'downloadVolume (libvirt stream)': async () => {
+      const download = await downloadVolume(virsh, {
+        pool,
+        name: streamVolume,
+        transfer: 'libvirt',
+      });
+      if (download.via !== 'libvirt') throw new Error(`transfer: 'libvirt' went ${download.via}`);
+      check('downloadVolume (libvirt stream)', await hashStream(download.stream));
     },
     'cat f (mux)': async () =>
       check('cat f (mux)', await openSshOut(openssh, shellCommand(['cat', '--', file]))),
@@ -259,6 +305,7 @@ export async function benchTransfer(options: {
   };
   const cleanUp = async () => {
     await deleteVolume(virsh, pool, volume).catch(() => undefined);
+    await deleteVolume(virsh, pool, streamVolume).catch(() => undefined);
     await ssh.exec(['rm', '-f', '--', file, `${file}.ssh2`]);
   };
 
@@ -313,6 +360,12 @@ export async function benchTransfer(options: {
     download,
     uploadRatio: upload['cat > f (mux)'].medianMs / upload.uploadVolume.medianMs,
     downloadRatio: download['cat f (mux)'].medianMs / download.downloadVolume.medianMs,
+    uploadVia: [...via.up].join('+'),
+    downloadVia: [...via.down].join('+'),
+    uploadStreamRatio:
+      upload['cat > f (mux)'].medianMs / upload['uploadVolume (libvirt stream)'].medianMs,
+    downloadStreamRatio:
+      download['cat f (mux)'].medianMs / download['downloadVolume (libvirt stream)'].medianMs,
     pairedUploadRatio: pairedRatio(
       upTimes.get('cat > f (mux)') ?? [],
       upTimes.get('uploadVolume') ?? [],

@@ -212,7 +212,7 @@ export const LIBVIRT_CAPABILITY_DECLARATIONS = {
   },
   'monitoring.events': {
     level: 'partial',
-    note: 'libvirt keeps no event history: events from virsh event --loop, listened to from the provider’s first operation; events while no listener runs are lost (the gaps are recorded)',
+    note: 'libvirt keeps no event history: events from virsh event --loop, listened to from the provider’s first operation, plus hvkit’s own (snapshot create and delete, clone, template mark); events while no listener runs are lost, and each such gap is an events-gap event of unfiltered queries',
   },
   'monitoring.healthChecks': {
     level: 'unsupported',
@@ -229,11 +229,11 @@ export const LIBVIRT_CAPABILITY_DECLARATIONS = {
 
   'migration.diskExport': {
     level: 'supported',
-    note: 'vol-download of a shut-off domain’s disk volume with offset; a qcow2 overlay (linked clone) is refused, its file alone is not the disk',
+    note: 'a shut-off domain’s disk volume, by cat of its file when the SSH user may read it, else vol-download (always for an offset); a qcow2 overlay (linked clone) is refused, its file alone is not the disk',
   },
   'migration.diskImport': {
     level: 'supported',
-    note: 'vol-upload of exactly sizeBytes with SHA-256 check; raw and qcow2',
+    note: 'exactly sizeBytes with SHA-256 check, into a volume created owned by the SSH user and written by cat (vol-upload where it cannot be); raw and qcow2',
   },
 } as const satisfies CapabilityDeclarations;
 

@@ -160,41 +160,61 @@ describe.skipIf(!bed)('libvirt storage against the bed', () => {
     ).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('uploads random bytes and downloads them back byte-exact, also from an offset', async () => {
-    const bytes = randomBytes(12 * MiB + 12345);
-    const name = `${prefix}-up.raw`;
-    const progress: number[] = [];
-    const up = await uploadVolume(virsh, {
-      pool,
-      name,
-      format: 'raw',
-      sizeBytes: bytes.length,
-      source: chunks(bytes),
-      sha256: sha256(bytes),
-      onProgress: (sent) => progress.push(sent),
-    });
-    expect(up.sizeBytes).toBe(bytes.length);
-    expect(up.sha256).toBe(sha256(bytes));
-    expect(up.volume.capacityBytes).toBe(bytes.length);
-    expect(progress.at(-1)).toBe(bytes.length);
+  it.each([
+    ['auto', 'file'],
+    ['libvirt', 'libvirt'],
+  ] as const)(
+    'uploads random bytes and downloads them back byte-exact, also from an offset (transfer %s: by %s)',
+    async (transfer, via) => {
+      const bytes = randomBytes(12 * MiB + 12345);
+      const name = `${prefix}-up-${transfer}.raw`;
+      const progress: number[] = [];
+      const up = await uploadVolume(virsh, {
+        pool,
+        name,
+        format: 'raw',
+        sizeBytes: bytes.length,
+        source: chunks(bytes),
+        sha256: sha256(bytes),
+        onProgress: (sent) => progress.push(sent),
+        transfer,
+      });
+      expect(up.via).toBe(via);
+      expect(up.sizeBytes).toBe(bytes.length);
+      expect(up.sha256).toBe(sha256(bytes));
+      expect(up.volume.capacityBytes).toBe(bytes.length);
+      expect(progress.at(-1)).toBe(bytes.length);
 
-    const down = await downloadVolume(virsh, { pool, name });
-    expect(down.sizeBytes).toBe(bytes.length);
-    const back = await collect(down.stream);
-    expect(back.length).toBe(bytes.length);
-    expect(sha256(back)).toBe(sha256(bytes));
+      // hvkit's uploads belong to the SSH user (libvirtd made the file and chowned it); with
+      // transfer 'libvirt' the volume is libvirt's own (root), which the SSH user cannot open.
+      const owner = await ssh.exec(['stat', '-c', '%U', up.volume.path]);
+      expect(owner.stdout.toString().trim()).toBe(via === 'file' ? bed?.username : 'root');
+      const down = await downloadVolume(virsh, { pool, name });
+      expect(down.via).toBe(via);
+      expect(down.sizeBytes).toBe(bytes.length);
+      const back = await collect(down.stream);
+      expect(back.length).toBe(bytes.length);
+      expect(sha256(back)).toBe(sha256(bytes));
 
-    const offset = 5 * MiB + 7;
-    const tail = await downloadVolume(virsh, { pool, name, offsetBytes: offset });
-    expect(tail.sizeBytes).toBe(bytes.length - offset);
-    expect(sha256(await collect(tail.stream))).toBe(sha256(bytes.subarray(offset)));
+      const offset = 5 * MiB + 7;
+      const tail = await downloadVolume(virsh, { pool, name, offsetBytes: offset });
+      expect(tail.sizeBytes).toBe(bytes.length - offset);
+      expect(sha256(await collect(tail.stream))).toBe(sha256(bytes.subarray(offset)));
 
-    const slice = await downloadVolume(virsh, { pool, name, offsetBytes: 100, lengthBytes: 4096 });
-    expect(slice.sizeBytes).toBe(4096);
-    expect(Buffer.compare(await collect(slice.stream), bytes.subarray(100, 4196))).toBe(0);
+      // A byte range always comes through libvirt's stream.
+      expect(tail.via).toBe('libvirt');
+      const slice = await downloadVolume(virsh, {
+        pool,
+        name,
+        offsetBytes: 100,
+        lengthBytes: 4096,
+      });
+      expect(slice.sizeBytes).toBe(4096);
+      expect(Buffer.compare(await collect(slice.stream), bytes.subarray(100, 4196))).toBe(0);
 
-    await deleteVolume(virsh, pool, name);
-  });
+      await deleteVolume(virsh, pool, name);
+    },
+  );
 
   it('a short stream, a long stream or a wrong hash leaves no volume', async () => {
     const bytes = randomBytes(2 * MiB);
@@ -239,59 +259,68 @@ describe.skipIf(!bed)('libvirt storage against the bed', () => {
     await expect(downloadVolume(virsh, { pool, name })).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('stopping a download early ends the remote virsh; an aborted upload leaves no volume', async () => {
-    const bytes = randomBytes(16 * MiB);
-    const name = `${prefix}-stop.raw`;
-    await uploadVolume(virsh, {
-      pool,
-      name,
-      format: 'raw',
-      sizeBytes: bytes.length,
-      source: chunks(bytes),
-    });
-    const virshOnHost = async () =>
-      (await ssh.exec(['ps', '-eo', 'args'])).stdout
-        .toString('utf8')
-        .split('\n')
-        .filter((line) => line.startsWith('virsh') && line.includes(name));
-    const down = await downloadVolume(virsh, { pool, name });
-    let got = 0;
-    for await (const chunk of down.stream) {
-      got += chunk.byteLength;
-      // Held back by the SSH window (16 MiB > what is in flight): virsh is still running.
-      expect(await virshOnHost()).toHaveLength(1);
-      break;
-    }
-    expect(got).toBeGreaterThan(0);
-    expect(got).toBeLessThan(bytes.length);
-    let left = await virshOnHost();
-    for (let tries = 0; left.length > 0 && tries < 20; tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      left = await virshOnHost();
-    }
-    expect(left).toEqual([]);
-    await deleteVolume(virsh, pool, name);
-
-    const controller = new AbortController();
-    const aborted = `${prefix}-abort.raw`;
-    async function* slow(): AsyncGenerator<Uint8Array> {
-      yield bytes.subarray(0, MiB);
-      controller.abort(new Error('stop the upload'));
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      yield bytes.subarray(MiB, 2 * MiB);
-    }
-    await expect(
-      uploadVolume(virsh, {
+  it.each(['auto', 'libvirt'] as const)(
+    'stopping a download early ends the remote command; an aborted upload leaves no volume (transfer %s)',
+    async (transfer) => {
+      const bytes = randomBytes(16 * MiB);
+      const name = `${prefix}-stop-${transfer}.raw`;
+      await uploadVolume(virsh, {
         pool,
-        name: aborted,
+        name,
         format: 'raw',
         sizeBytes: bytes.length,
-        source: slow(),
-        signal: controller.signal,
-      }),
-    ).rejects.toThrow('stop the upload');
-    await expect(volumeInfo(virsh, pool, aborted)).rejects.toBeInstanceOf(NotFoundError);
-  });
+        source: chunks(bytes),
+        transfer,
+      });
+      // The remote virsh vol-download, or the cat of the volume file.
+      const virshOnHost = async () =>
+        (await ssh.exec(['ps', '-eo', 'args'])).stdout
+          .toString('utf8')
+          .split('\n')
+          .filter(
+            (line) => (line.startsWith('virsh') || line.startsWith('cat')) && line.includes(name),
+          );
+      const down = await downloadVolume(virsh, { pool, name, transfer });
+      expect(down.via).toBe(transfer === 'auto' ? 'file' : 'libvirt');
+      let got = 0;
+      for await (const chunk of down.stream) {
+        got += chunk.byteLength;
+        // Held back by the SSH window (16 MiB > what is in flight): virsh is still running.
+        expect(await virshOnHost()).toHaveLength(1);
+        break;
+      }
+      expect(got).toBeGreaterThan(0);
+      expect(got).toBeLessThan(bytes.length);
+      let left = await virshOnHost();
+      for (let tries = 0; left.length > 0 && tries < 20; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        left = await virshOnHost();
+      }
+      expect(left).toEqual([]);
+      await deleteVolume(virsh, pool, name);
+
+      const controller = new AbortController();
+      const aborted = `${prefix}-abort-${transfer}.raw`;
+      async function* slow(): AsyncGenerator<Uint8Array> {
+        yield bytes.subarray(0, MiB);
+        controller.abort(new Error('stop the upload'));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        yield bytes.subarray(MiB, 2 * MiB);
+      }
+      await expect(
+        uploadVolume(virsh, {
+          pool,
+          name: aborted,
+          format: 'raw',
+          sizeBytes: bytes.length,
+          source: slow(),
+          signal: controller.signal,
+          transfer,
+        }),
+      ).rejects.toThrow('stop the upload');
+      await expect(volumeInfo(virsh, pool, aborted)).rejects.toBeInstanceOf(NotFoundError);
+    },
+  );
 
   // Registered only on request (not a skip): 256 MiB each way is too slow for every run.
   if (process.env.HVKIT_MEASURE === '1')

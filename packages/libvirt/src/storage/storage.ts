@@ -1,8 +1,19 @@
 /**
- * libvirt storage through virsh: pools, volumes, and volume bytes streamed over the SSH channel
- * (`vol-upload … /dev/stdin`, `virsh -q vol-download … /dev/stdout`: `-q` keeps the download
- * byte-exact, without it virsh appends a newline). Memory stays flat: stdin is pulled from the
- * caller's iterable as the SSH window allows, stdout is handed on as it arrives.
+ * libvirt storage through virsh: pools, volumes, and volume bytes streamed over the SSH channel.
+ * The bytes take one of two ways ({@link VolumeTransfer}):
+ * - `file`: `cat` into or out of the volume's file on an SSH exec channel, when the SSH user
+ *   may write or read that file. hvkit creates the volumes it uploads owned by the SSH user
+ *   (`<permissions>` in the volume XML; libvirtd creates the file and chowns it), so this is the
+ *   usual way for uploads to file-backed pools. libvirt still creates, registers and describes
+ *   the volume (`vol-dumpxml` refreshes its sizes).
+ * - `libvirt`: `vol-upload … /dev/stdin` and `virsh -q vol-download … /dev/stdout` (`-q` keeps
+ *   the download byte-exact, without it virsh appends a newline): libvirtd moves the bytes, for
+ *   volumes the SSH user cannot open (root-owned files, block devices) and byte ranges.
+ * Measured on the bed (1 GiB, SHA-256 on the client), libvirt's stream ran at 136–184 MiB/s
+ * against 230–250 MiB/s for `cat` through the same SSH server: it passes the bytes through
+ * virsh, libvirtd's RPC and libvirtd's I/O thread, all on the same two cores as SSH's crypto.
+ * Memory stays flat either way: stdin is pulled from the caller's iterable as the SSH window
+ * allows, stdout is handed on as it arrives.
  */
 import { createHash } from 'node:crypto';
 import { InvalidSpecError, ProviderApiError, type StoragePool } from '@hvkit/core';
@@ -14,6 +25,13 @@ import { element, field, renderXml } from '../xml/xml-writer.js';
 
 /** Pool types whose storage other hosts can reach too. */
 const SHARED_POOL_TYPES = new Set(['netfs', 'iscsi', 'iscsi-direct', 'rbd', 'gluster', 'vstorage']);
+
+/**
+ * How volume bytes travel: `auto` uses the volume's file directly (`cat` on an SSH channel) when
+ * the SSH user may open it, else libvirt's stream; `libvirt` always libvirt's stream
+ * (`vol-upload`/`vol-download`).
+ */
+export type VolumeTransfer = 'auto' | 'libvirt';
 
 /** Disk image formats hvkit creates. */
 export type VolumeFormat = 'qcow2' | 'raw';
@@ -160,6 +178,8 @@ export interface CreateVolumeSpec {
   preallocation?: Preallocation | undefined;
   /** A qcow2 overlay on this image (linked clone). */
   backing?: { path: string; format: VolumeFormat } | undefined;
+  /** Owner of the new file (`<permissions>`, mode 0600); default libvirt's (root). */
+  owner?: { uid: number; gid: number } | undefined;
 }
 
 function invalid(path: string, message: string, code = 'invalid'): InvalidSpecError {
@@ -175,6 +195,10 @@ function checkSize(value: number, path: string, allowZero = false): void {
 /** The `<volume>` document for `vol-create`; values escaped by the writer. */
 export function volumeXml(spec: CreateVolumeSpec): string {
   checkSize(spec.sizeBytes, 'sizeBytes');
+  if (spec.owner) {
+    checkSize(spec.owner.uid, 'owner.uid', true);
+    checkSize(spec.owner.gid, 'owner.gid', true);
+  }
   const preallocation = spec.preallocation ?? 'thin';
   if (spec.backing && spec.format !== 'qcow2') {
     throw invalid('backing', 'a backing image needs format qcow2');
@@ -193,7 +217,19 @@ export function volumeXml(spec: CreateVolumeSpec): string {
         { unit: 'bytes' },
         preallocation === 'full' ? String(spec.sizeBytes) : '0',
       ),
-      element('target', {}, element('format', { type: spec.format })),
+      element(
+        'target',
+        {},
+        element('format', { type: spec.format }),
+        spec.owner &&
+          element(
+            'permissions',
+            {},
+            element('owner', {}, String(spec.owner.uid)),
+            element('group', {}, String(spec.owner.gid)),
+            element('mode', {}, '0600'),
+          ),
+      ),
       spec.backing &&
         element(
           'backingStore',
@@ -269,6 +305,49 @@ export async function deleteVolume(virsh: Virsh, pool: string, name: string): Pr
   await virsh.run(['vol-delete', '--pool', pool, '--vol', name]);
 }
 
+const identities = new WeakMap<Virsh, Promise<{ uid: number; gid: number }>>();
+
+/** The SSH user's uid and gid on the host (`id -u`, `id -g`), asked once per Virsh; undefined when unknown. */
+async function sshIdentity(virsh: Virsh): Promise<{ uid: number; gid: number } | undefined> {
+  let known = identities.get(virsh);
+  if (!known) {
+    known = virsh.transport
+      .exec(['sh', '-c', 'id -u && id -g'], { idempotent: true })
+      .then((result) => {
+        const [uid, gid] = result.stdout.toString('utf8').trim().split('\n').map(Number);
+        if (result.code !== 0 || !Number.isSafeInteger(uid) || !Number.isSafeInteger(gid))
+          throw new Error(`id exited ${result.code}`);
+        return { uid: uid as number, gid: gid as number };
+      });
+    identities.set(virsh, known);
+    // A failure is not remembered: the next transfer asks again.
+    known.catch(() => identities.delete(virsh));
+  }
+  return known.catch(() => undefined);
+}
+
+/** The SSH user may open the volume's file for writing (`-w`) or reading (`-r`). */
+async function mayOpen(virsh: Virsh, volume: VolumeDetails, mode: '-w' | '-r'): Promise<boolean> {
+  if (volume.type !== 'file' || volume.path === '') return false;
+  const result = await virsh.transport
+    .exec(['sh', '-c', `test -f "$1" && test ${mode} "$1"`, 'sh', volume.path], {
+      idempotent: true,
+    })
+    .catch(() => undefined);
+  return result?.code === 0;
+}
+
+/** The end of a `cat` of a volume file as an error: its stderr, which names only the path. */
+function fileError(
+  what: string,
+  exit: { code: number | null; signal: string | null; stderr: Buffer },
+): ProviderApiError {
+  return new ProviderApiError(
+    `${what} the volume file failed (exit ${exit.code ?? exit.signal ?? 'unknown'}): ${exit.stderr.toString('utf8').trim()}`,
+    { provider: 'libvirt', fault: 'volume-file' },
+  );
+}
+
 /** What {@link uploadVolume} stores. */
 export interface UploadVolumeOptions {
   pool: string;
@@ -283,6 +362,8 @@ export interface UploadVolumeOptions {
   /** Called with the byte count so far as bytes are sent. */
   onProgress?: ((bytes: number) => void) | undefined;
   signal?: AbortSignal | undefined;
+  /** Default `auto`: into the file when the SSH user may write it (see {@link VolumeTransfer}). */
+  transfer?: VolumeTransfer | undefined;
 }
 
 /** Thrown when the stream does not match what the caller declared. */
@@ -291,24 +372,39 @@ function streamMismatch(message: string): ProviderApiError {
 }
 
 /**
- * Creates the volume, then streams `source` into it with `vol-upload … /dev/stdin`, counting and
- * hashing as it goes. A stream shorter or longer than `sizeBytes`, a hash mismatch, a virsh
- * failure or an abort deletes the volume again: nothing half-made is left.
+ * Creates the volume (owned by the SSH user unless `transfer` is `libvirt`), then streams
+ * `source` into it, counting and hashing as it goes: with `cat` into its file when the SSH user
+ * may write it, else with `vol-upload … /dev/stdin`. A stream shorter or longer than
+ * `sizeBytes`, a hash mismatch, a failure or an abort deletes the volume again: nothing
+ * half-made is left. `via` says which way the bytes went.
  */
 export async function uploadVolume(
   virsh: Virsh,
   options: UploadVolumeOptions,
-): Promise<{ volume: VolumeDetails; sizeBytes: number; sha256: string }> {
+): Promise<{
+  volume: VolumeDetails;
+  sizeBytes: number;
+  sha256: string;
+  via: 'file' | 'libvirt';
+}> {
   checkSize(options.sizeBytes, 'sizeBytes');
   const expected = options.sha256?.toLowerCase();
   if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) {
     throw invalid('sha256', 'must be 64 hex digits');
   }
-  await createVolume(virsh, {
+  if (
+    options.transfer !== undefined &&
+    options.transfer !== 'auto' &&
+    options.transfer !== 'libvirt'
+  )
+    throw invalid('transfer', "must be 'auto' or 'libvirt'");
+  const owner = options.transfer === 'libvirt' ? undefined : await sshIdentity(virsh);
+  const created = await createVolume(virsh, {
     pool: options.pool,
     name: options.name,
     sizeBytes: options.sizeBytes,
     format: options.format,
+    owner,
   });
   const hash = createHash('sha256');
   let sent = 0;
@@ -327,15 +423,22 @@ export async function uploadVolume(
     }
   }
   try {
-    const child = await virsh.spawn(
-      ['vol-upload', '--pool', options.pool, '--vol', options.name, '--file', '/dev/stdin'],
-      { stdin: feed(), signal: options.signal },
-    );
+    const direct = owner !== undefined && (await mayOpen(virsh, created, '-w'));
+    const child = direct
+      ? await virsh.transport.spawn(['sh', '-c', 'exec cat > "$1"', 'sh', created.path], {
+          stdin: feed(),
+          signal: options.signal,
+        })
+      : await virsh.spawn(
+          ['vol-upload', '--pool', options.pool, '--vol', options.name, '--file', '/dev/stdin'],
+          { stdin: feed(), signal: options.signal },
+        );
     child.stdout.resume();
     const exit = await child.exit;
     if (tooLong) throw streamMismatch(`the upload source is longer than sizeBytes ${limit}`);
     options.signal?.throwIfAborted();
     if (exit.code !== 0) {
+      if (direct) throw fileError('writing', exit);
       throw mapVirshError(exit.stderr.toString('utf8'), {
         command: ['vol-upload'],
         provider: 'libvirt',
@@ -350,9 +453,11 @@ export async function uploadVolume(
       throw streamMismatch(`the uploaded bytes have SHA-256 ${sha256}, expected ${expected}`);
     }
     return {
+      // vol-dumpxml refreshes the volume: its sizes are those of the bytes just written.
       volume: await volumeInfo(virsh, options.pool, options.name),
       sizeBytes: sent,
       sha256,
+      via: direct ? 'file' : 'libvirt',
     };
   } catch (error) {
     await deleteVolume(virsh, options.pool, options.name).catch(() => {});
@@ -370,24 +475,42 @@ export interface DownloadVolumeOptions {
   lengthBytes?: number | undefined;
   onProgress?: ((bytes: number) => void) | undefined;
   signal?: AbortSignal | undefined;
+  /** Default `auto`: a whole volume the SSH user may read comes by `cat` of its file. */
+  transfer?: VolumeTransfer | undefined;
 }
 
 /**
- * Streams a volume's bytes (the file as stored: a qcow2 volume comes as qcow2) with
- * `virsh -q vol-download --offset N [--length L] … /dev/stdout`. `sizeBytes` is how many bytes
- * the stream will carry; the stream throws when virsh fails or sends a different count. virsh is
- * started when the stream is first read (read it once); stop reading early (break) and the remote
- * virsh is ended. Measured on the bed (1 GiB, SHA-256 on the client): 0.93× of `cat f` over the
- * same connection, client RSS flat (+48 MiB peak at 1 GiB as at 64 MiB).
+ * Streams a volume's bytes (the file as stored: a qcow2 volume comes as qcow2): a whole volume
+ * whose file the SSH user may read by `cat` of the file, otherwise (or with `transfer:
+ * 'libvirt'`, or a byte range) with `virsh -q vol-download --offset N [--length L] …
+ * /dev/stdout`. `sizeBytes` is how many bytes the stream will carry; the stream throws when the
+ * remote command fails or sends a different count. It is started when the stream is first read
+ * (read it once); stop reading early (break) and the remote command is ended. `via` says which
+ * way the bytes come.
  */
 export async function downloadVolume(
   virsh: Virsh,
   options: DownloadVolumeOptions,
-): Promise<{ sizeBytes: number; stream: AsyncIterable<Uint8Array> }> {
+): Promise<{
+  sizeBytes: number;
+  stream: AsyncIterable<Uint8Array>;
+  via: 'file' | 'libvirt';
+}> {
   const offset = options.offsetBytes ?? 0;
   checkSize(offset, 'offsetBytes', true);
   if (options.lengthBytes !== undefined) checkSize(options.lengthBytes, 'lengthBytes', true);
+  if (
+    options.transfer !== undefined &&
+    options.transfer !== 'auto' &&
+    options.transfer !== 'libvirt'
+  )
+    throw invalid('transfer', "must be 'auto' or 'libvirt'");
   const info = await volumeInfo(virsh, options.pool, options.name);
+  const direct =
+    options.transfer !== 'libvirt' &&
+    offset === 0 &&
+    options.lengthBytes === undefined &&
+    (await mayOpen(virsh, info, '-r'));
   const rest = Math.max(0, info.physicalBytes - offset);
   const sizeBytes = options.lengthBytes === undefined ? rest : Math.min(rest, options.lengthBytes);
   const args = ['vol-download', '--pool', options.pool, '--vol', options.name];
@@ -396,7 +519,9 @@ export async function downloadVolume(
   args.push('--file', '/dev/stdout');
   const signal = options.signal;
   async function* stream(): AsyncGenerator<Uint8Array> {
-    const child = await virsh.spawn(args, { signal, idempotent: true });
+    const child = direct
+      ? await virsh.transport.spawn(['cat', '--', info.path], { signal, idempotent: true })
+      : await virsh.spawn(args, { signal, idempotent: true });
     let received = 0;
     let finished = false;
     try {
@@ -412,6 +537,7 @@ export async function downloadVolume(
     const exit = await child.exit;
     signal?.throwIfAborted();
     if (exit.code !== 0) {
+      if (direct) throw fileError('reading', exit);
       throw mapVirshError(exit.stderr.toString('utf8'), {
         command: ['vol-download'],
         provider: 'libvirt',
@@ -419,8 +545,10 @@ export async function downloadVolume(
       });
     }
     if (received !== sizeBytes) {
-      throw streamMismatch(`vol-download sent ${received} bytes, expected ${sizeBytes}`);
+      throw streamMismatch(
+        `${direct ? 'cat of the volume file' : 'vol-download'} sent ${received} bytes, expected ${sizeBytes}`,
+      );
     }
   }
-  return { sizeBytes, stream: stream() };
+  return { sizeBytes, stream: stream(), via: direct ? 'file' : 'libvirt' };
 }

@@ -150,6 +150,14 @@ export class Virsh {
     return { ...this.#counts, sessionsOpen: this.#sessions?.size ?? 0 };
   }
 
+  /**
+   * The SSH transport virsh runs on, for the few host commands beside virsh (a volume file's
+   * `cat`, `id`, `test`): every argument still goes through `@hvkit/ssh`'s shell quoting.
+   */
+  get transport(): VirshTransport {
+    return this.#ssh;
+  }
+
   /** Ends the idle sessions (the SSH connection's owner closes the rest with the connection). */
   close(): void {
     this.#sessions?.close();
