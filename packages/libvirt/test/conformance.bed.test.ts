@@ -6,14 +6,13 @@
  * probe counts SSH execs, so the "before any I/O" tests prove nothing reached the host.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { defineConformanceSuite } from '@hvkit/conformance';
 import type { Provider } from '@hvkit/core';
 import { afterAll, describe } from 'vitest';
 import { createLibvirtProvider } from '../src/index.js';
-import { requireLibvirtBed } from './libvirt-bed.js';
+import { bedProviderSettings, requireLibvirtBed } from './libvirt-bed.js';
 
 const bed = requireLibvirtBed();
 
@@ -42,13 +41,7 @@ if (bed) {
   const providers: Provider[] = [];
   const createProvider = (): Provider => {
     const provider = createLibvirtProvider({
-      name: 'libvirt-bed',
-      host: bed.host,
-      port: bed.port,
-      username: bed.username,
-      privateKey: readFileSync(bed.privateKeyPath),
-      hostKey: { fingerprint256: bed.hostKeyFingerprint256 },
-      defaults: { domainType: bed.kvm ? 'kvm' : 'qemu', pool: bed.pool },
+      ...bedProviderSettings(bed, 'libvirt-bed'),
       logger: {
         debug: (message: string) => {
           if (message === 'ssh exec') execs++;

@@ -1,11 +1,10 @@
 // hvkit's own events on the real bed: libvirt prints nothing for a snapshot's creation or
 // deletion, a clone or a template mark (measured), so the driver records them in its event log;
 // they come out of listEvents for the VM, newest first, with libvirt's own events around them.
-import { readFileSync } from 'node:fs';
 import type { Provider, VmEvent } from '@hvkit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLibvirtProvider } from '../src/index.js';
-import { requireLibvirtBed } from './libvirt-bed.js';
+import { bedProviderSettings, requireLibvirtBed } from './libvirt-bed.js';
 
 const bed = requireLibvirtBed();
 const PREFIX = `hvkit-events-${process.pid}-`;
@@ -16,15 +15,7 @@ describe.skipIf(!bed)('hvkit events recorded by the libvirt driver', () => {
 
   beforeAll(() => {
     if (!bed) return;
-    provider = createLibvirtProvider({
-      name: 'libvirt-events',
-      host: bed.host,
-      port: bed.port,
-      username: bed.username,
-      privateKey: readFileSync(bed.privateKeyPath),
-      hostKey: { fingerprint256: bed.hostKeyFingerprint256 },
-      defaults: { domainType: bed.kvm ? 'kvm' : 'qemu', pool: bed.pool },
-    });
+    provider = createLibvirtProvider(bedProviderSettings(bed, 'libvirt-events'));
   });
 
   afterAll(async () => {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createSshTransport, type SshConnection } from '@hvkit/ssh';
 import { inject } from 'vitest';
 import { z } from 'zod';
+import type { LibvirtProviderSettings } from '../src/libvirt-provider.js';
 
 /** Schema of `testbeds/libvirt/.state/ready.json`, written by testbeds/libvirt/start.sh. */
 export const libvirtReadySchema = z.object({
@@ -87,6 +88,19 @@ export function requireLibvirtBed(): LibvirtReady | null {
  * An SSH connection to the bed as its non-root user, the host key pinned to the fingerprint in
  * ready.json (never `insecure`). The caller closes it.
  */
+/** Settings of a provider on the bed: its host key pinned, its key, TCG unless KVM works. */
+export function bedProviderSettings(bed: LibvirtReady, name: string): LibvirtProviderSettings {
+  return {
+    name,
+    host: bed.host,
+    port: bed.port,
+    username: bed.username,
+    privateKey: readFileSync(bed.privateKeyPath),
+    hostKey: { fingerprint256: bed.hostKeyFingerprint256 },
+    defaults: { domainType: bed.kvm ? 'kvm' : 'qemu', pool: bed.pool },
+  };
+}
+
 export function connectToBed(bed: LibvirtReady): SshConnection {
   return createSshTransport({
     host: bed.host,

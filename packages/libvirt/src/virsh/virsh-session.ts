@@ -312,14 +312,7 @@ export class VirshSession {
 
   /** Ends the remote virsh (SIGTERM to the session) and fails a request still waiting. */
   close(): void {
-    this.#end(
-      new TransportError('virsh session closed', {
-        provider: this.#provider,
-        retryable: false,
-        details: { outcome: 'unknown' },
-      }),
-    );
-    this.#process?.kill();
+    this.#endWith('virsh session closed');
   }
 
   #end(error: HvkitError): void {
@@ -344,16 +337,8 @@ export class VirshSession {
   #check(): void {
     const pending = this.#pending;
     if (!pending) return;
-    if (this.#out.length + this.#err.length > MAX_OUTPUT_CHARS) {
-      this.#end(
-        new TransportError('virsh session: more than 64 MiB of output for one request', {
-          provider: this.#provider,
-          retryable: false,
-          details: { outcome: 'unknown' },
-        }),
-      );
-      this.#process?.kill();
-    }
+    if (this.#out.length + this.#err.length > MAX_OUTPUT_CHARS)
+      this.#endWith('virsh session: more than 64 MiB of output for one request');
     const last = pending.tokens[pending.tokens.length - 1] ?? '';
     const complete =
       this.#out.includes(`echo ${last}\n${last}`) &&
@@ -426,14 +411,19 @@ export class VirshSession {
 
   /** A protocol error: the session is killed, the unfinished commands' outcome is unknown. */
   #broken(what: string): HvkitError {
-    const error = new TransportError(`virsh session: ${what}; the session was ended`, {
+    return this.#endWith(`virsh session: ${what}; the session was ended`);
+  }
+
+  /** Ends the session with `message` (a request still waiting gets it, outcome unknown) and kills the remote virsh. */
+  #endWith(message: string): HvkitError {
+    const error = new TransportError(message, {
       provider: this.#provider,
       retryable: false,
       details: { outcome: 'unknown' },
     });
     this.#end(error);
     this.#process?.kill();
-    return error;
+    return this.#ended ?? error;
   }
 }
 
