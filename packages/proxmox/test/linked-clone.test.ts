@@ -6,10 +6,8 @@
 import type { countHttpRequests as countRequests } from '@hvkit/conformance';
 import { ConflictError, type Provider } from '@hvkit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProxmoxSimulator } from '../src/simulator/index.js';
 import { type SimulatedProvider, startSimulatedProvider } from './simulated-provider.js';
 
-let simulator: ProxmoxSimulator;
 let provider: Provider;
 let requests: ReturnType<typeof countRequests>;
 
@@ -17,7 +15,6 @@ let bed: SimulatedProvider;
 
 beforeAll(async () => {
   bed = await startSimulatedProvider('pve-linked');
-  simulator = bed.simulator;
   provider = bed.provider;
   requests = bed.requests;
 });
