@@ -6,9 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InvalidSpecError } from '@hvkit/core';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { issuesOf } from '../../test/issues-of.js';
 import { buildIso9660, ISO_SECTOR_BYTES, type IsoFile } from './iso9660.js';
 import { contentOf, filesOf, readIso } from './iso9660-reader.test-support.js';
 
@@ -18,17 +18,6 @@ const SEED: IsoFile[] = [
   { name: 'meta-data', content: 'instance-id: i-1\nlocal-hostname: web\n' },
   { name: 'network-config', content: 'version: 2\n' },
 ];
-
-function issuesOf(run: () => unknown): { path: string; message: string }[] {
-  try {
-    run();
-  } catch (error) {
-    if (InvalidSpecError.isInstance(error))
-      return error.issues.map(({ path, message }) => ({ path, message }));
-    throw error;
-  }
-  throw new Error('expected InvalidSpecError');
-}
 
 describe('buildIso9660', () => {
   it('writes descriptors at 16 (primary), 17 (Joliet %/E), 18 (terminator), label cidata in both', () => {

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { InvalidSpecError, type VmSpec, type VmSpecInput, VmSpecSchema } from '@hvkit/core';
+import { type VmSpec, type VmSpecInput, VmSpecSchema } from '@hvkit/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { issuesOf } from '../../test/issues-of.js';
 import { buildNoCloudDocuments, needsNoCloudSeed, randomMac, yamlJson } from './nocloud.js';
 
 const UUID = '6f1c1a3e-9a53-4d8e-8f0e-0a1b2c3d4e5f';
@@ -21,17 +22,6 @@ function build(input: Partial<VmSpecInput>, macs?: (string | undefined)[]) {
   const plan = buildNoCloudDocuments(spec(input), { instanceId: UUID, macs });
   if (plan === undefined) throw new Error('expected documents');
   return plan;
-}
-
-function issuesOf(run: () => unknown): { path: string; message: string }[] {
-  try {
-    run();
-  } catch (error) {
-    if (InvalidSpecError.isInstance(error))
-      return error.issues.map(({ path, message }) => ({ path, message }));
-    throw error;
-  }
-  throw new Error('expected InvalidSpecError');
 }
 
 const json = (text: string | undefined): unknown => JSON.parse(text ?? 'null');

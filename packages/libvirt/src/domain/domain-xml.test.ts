@@ -1,12 +1,7 @@
-import {
-  InvalidSpecError,
-  NotFoundError,
-  type VmSpec,
-  type VmSpecInput,
-  VmSpecSchema,
-} from '@hvkit/core';
+import { NotFoundError, type VmSpec, type VmSpecInput, VmSpecSchema } from '@hvkit/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { issuesOf } from '../../test/issues-of.js';
 import {
   attributeOf,
   childOf,
@@ -63,17 +58,6 @@ function build(input: Partial<VmSpecInput> = {}, overrides: Partial<DomainTarget
   const parsed = spec(input);
   const plan = buildDomainXml(parsed, target(overrides, parsed.disks?.length ?? 0));
   return { ...plan, root: parseXml(plan.xml) };
-}
-
-function issuesOf(run: () => unknown): { path: string; message: string }[] {
-  try {
-    run();
-  } catch (error) {
-    if (InvalidSpecError.isInstance(error))
-      return error.issues.map(({ path, message }) => ({ path, message }));
-    throw error;
-  }
-  throw new Error('expected an InvalidSpecError');
 }
 
 const devices = (root: XmlElement) => childOf(root, 'devices');
