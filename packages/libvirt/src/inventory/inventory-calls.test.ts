@@ -2,14 +2,12 @@
 // answers from the output recorded on the bed (__fixtures__, see inventory.test.ts).
 import { readFileSync } from 'node:fs';
 import { NotFoundError, ProviderApiError } from '@hvkit/core';
-import type { ExecResult } from '@hvkit/ssh';
 import { describe, expect, it } from 'vitest';
-import { Virsh } from '../virsh/virsh.js';
+import { fakeVirshHost } from '../../test/fake-virsh-host.js';
 import { describeDomain, describeDomains, listDomains } from './inventory.js';
 
 const fixture = (name: string) =>
   readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url), 'utf8');
-const CD = 'error: cd: command valid only in interactive mode\n';
 const CONTEXT = { provider: 'lv', host: 'bed' };
 const NAMES = ['hvkit-lv3-000', 'hvkit-lv3-001', 'hvkit-lv3-002', 'hvkit-lv3-003'];
 const UUID_1 = '6fc9430a-4ca7-4c5d-8905-1426255e4d5f';
@@ -41,37 +39,9 @@ function answer(line: string, overrides: Record<string, string>): string | undef
 
 /** A fake host running `virsh … '<cmd>; echo <marker>; cd; …'` and plain `virsh … cmd args`. */
 function fakeHost(overrides: Record<string, string> = {}) {
-  const lines: string[][] = [];
-  const exec = async (argv: readonly string[]): Promise<ExecResult> => {
-    const args = argv.slice(argv.indexOf('virsh') + 4);
-    let stdout = '';
-    let stderr = '';
-    let code = 0;
-    const parts = args.length === 1 ? (args[0] ?? '').split('; ') : [args.join(' ')];
-    lines.push(parts.filter((part) => !part.startsWith('echo ') && part !== 'cd'));
-    for (const part of parts) {
-      if (part.startsWith('echo ')) stdout += part.slice(5);
-      else if (part === 'cd') stderr += CD;
-      else {
-        const out = answer(part, overrides);
-        if (out === undefined) {
-          stderr += `error: failed to get domain '${part.split(' ').pop()}'\n`;
-          code = 1;
-        } else if (out.startsWith('error: ')) {
-          stderr += out;
-          code = 1;
-        } else stdout += out;
-      }
-    }
-    return {
-      code,
-      signal: null,
-      killed: false,
-      stdout: Buffer.from(stdout),
-      stderr: Buffer.from(stderr),
-    };
-  };
-  const virsh = new Virsh({ exec, spawn: () => Promise.reject(new Error('not used')) });
+  const { virsh, lines } = fakeVirshHost(
+    (part) => answer(part, overrides) ?? `error: failed to get domain '${part.split(' ').pop()}'\n`,
+  );
   return { virsh, lines };
 }
 

@@ -9,10 +9,9 @@ import {
   SnapshotTreeSchema,
   UnsupportedCapabilityError,
 } from '@hvkit/core';
-import type { ExecResult } from '@hvkit/ssh';
 import { describe, expect, it } from 'vitest';
+import { fakeVirshHost } from '../../test/fake-virsh-host.js';
 import { mapVirshError } from '../libvirt-errors.js';
-import { Virsh } from '../virsh/virsh.js';
 import { parseXml, textOf } from '../xml/xml-reader.js';
 import {
   buildSnapshotTree,
@@ -31,47 +30,14 @@ import {
 
 const fixture = (name: string) =>
   readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url), 'utf8');
-const CD = 'error: cd: command valid only in interactive mode\n';
 const DOM = 'hvkit-snap-x1';
 
 /** A fake host: `answers` maps a command line to its stdout, or to stderr when it starts with `error: `. */
 function fakeHost(answers: Record<string, string | (() => string)>) {
-  const execs: { lines: string[]; stdin: string | undefined }[] = [];
-  const exec = async (
-    argv: readonly string[],
-    options: { stdin?: unknown } = {},
-  ): Promise<ExecResult> => {
-    const args = argv.slice(argv.indexOf('virsh') + 4);
-    const parts = args.length === 1 ? (args[0] ?? '').split('; ') : [args.join(' ')];
-    execs.push({
-      lines: parts.filter((part) => !part.startsWith('echo ') && part !== 'cd'),
-      stdin: typeof options.stdin === 'string' ? options.stdin : undefined,
-    });
-    let stdout = '';
-    let stderr = '';
-    let code = 0;
-    for (const part of parts) {
-      if (part.startsWith('echo ')) stdout += part.slice(5);
-      else if (part === 'cd') stderr += CD;
-      else {
-        const entry = answers[part];
-        const out = typeof entry === 'function' ? entry() : entry;
-        if (out === undefined) throw new Error(`unexpected virsh command: ${part}`);
-        if (out.startsWith('error: ')) {
-          stderr += out;
-          code = 1;
-        } else stdout += out;
-      }
-    }
-    return {
-      code,
-      signal: null,
-      killed: false,
-      stdout: Buffer.from(stdout),
-      stderr: Buffer.from(stderr),
-    };
-  };
-  const virsh = new Virsh({ exec, spawn: () => Promise.reject(new Error('not used')) });
+  const { virsh, execs } = fakeVirshHost((line) => {
+    const entry = answers[line];
+    return typeof entry === 'function' ? entry() : entry;
+  });
   return { virsh, execs };
 }
 
