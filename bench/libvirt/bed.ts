@@ -3,78 +3,37 @@
  * the pinned host key, a transport wrapper that counts SSH execs, the small domains the bench
  * defines and the clean-up of everything named `hvkit-bench-`.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSshTransport, type SshConnection } from '@hvkit/ssh';
+import type { SshConnection } from '@hvkit/ssh';
 import type { Virsh, VirshTransport } from '../../packages/libvirt/src/virsh/virsh.js';
 import { element, field, renderXml } from '../../packages/libvirt/src/xml/xml-writer.js';
+import {
+  connectToBed,
+  type LibvirtReady,
+  readLibvirtReady,
+} from '../../packages/libvirt/test/libvirt-bed.js';
 
 /** Every domain, volume and host file the bench makes starts with this. */
 export const BENCH_PREFIX = 'hvkit-bench-';
 
-/** What the bench reads of `testbeds/libvirt/.state/ready.json` (written by start.sh). */
-export interface BedReady {
-  host: string;
-  port: number;
-  username: string;
-  privateKeyPath: string;
-  hostKeyFingerprint256: string;
-  knownHostsPath: string;
-  /** An ssh_config with one `Host` entry for the bed (key, known_hosts, BatchMode). */
-  sshConfigPath: string;
-  libvirtUri: string;
-  pool: string;
-  network: string;
-  versions: { libvirt: string; qemu: string; openssh: string };
-}
-
-const STRING_FIELDS = [
-  'host',
-  'username',
-  'privateKeyPath',
-  'hostKeyFingerprint256',
-  'knownHostsPath',
-  'sshConfigPath',
-  'libvirtUri',
-  'pool',
-  'network',
-] as const;
+/** The running bed, as its readiness file (`testbeds/libvirt/.state/ready.json`) describes it. */
+export type BedReady = LibvirtReady;
 
 /**
- * Reads the readiness file of the running bed. It crosses a process boundary, so every field the
- * bench uses is checked; a missing bed is an error naming start.sh (the bench needs the bed).
+ * Reads the readiness file of the running bed, checked field by field as the tests read it; a
+ * missing bed is an error naming start.sh (the bench needs the bed).
  */
 export function readBed(repo: string): BedReady {
   const file = join(repo, 'testbeds', 'libvirt', '.state', 'ready.json');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new Error(`no libvirt bed: ${file} is unreadable; run testbeds/libvirt/start.sh`, {
-      cause: error,
-    });
-  }
-  const record = (raw ?? {}) as Record<string, unknown>;
-  const bad = STRING_FIELDS.filter((name) => typeof record[name] !== 'string');
-  if (typeof record.port !== 'number') bad.push('port' as never);
-  if (typeof record.versions !== 'object' || record.versions === null)
-    bad.push('versions' as never);
-  if (bad.length > 0) throw new Error(`${file}: missing or mistyped fields ${bad.join(', ')}`);
-  return record as unknown as BedReady;
+  if (!existsSync(file))
+    throw new Error(`no libvirt bed: ${file} does not exist; run testbeds/libvirt/start.sh`);
+  return readLibvirtReady(file);
 }
 
-/** An SSH connection to the bed's non-root user, host key pinned (never `insecure`). */
-export function connectToBed(bed: BedReady): SshConnection {
-  return createSshTransport({
-    host: bed.host,
-    port: bed.port,
-    username: bed.username,
-    privateKey: readFileSync(bed.privateKeyPath),
-    hostKey: { fingerprint256: bed.hostKeyFingerprint256 },
-    provider: 'libvirt',
-  });
-}
+/** An SSH connection to the bed's non-root user, host key pinned (never `insecure`): the tests' own. */
+export { connectToBed };
 
 /** A transport that counts execs and spawns and keeps the argv and exit code of each exec. */
 export interface CountingTransport extends VirshTransport {

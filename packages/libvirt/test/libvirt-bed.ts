@@ -18,6 +18,8 @@ export const libvirtReadySchema = z.object({
   /** `SHA256:…` of the bed's sshd host key, to pin. */
   hostKeyFingerprint256: z.string().min(1),
   knownHostsPath: z.string().min(1),
+  /** An ssh_config with one `Host` entry for the bed (key, known_hosts, BatchMode), for OpenSSH. */
+  sshConfigPath: z.string().min(1),
   /** Always `qemu:///system`: as non-root, virsh's default would be a private session daemon. */
   libvirtUri: z.string().min(1),
   pool: z.string().min(1),
